@@ -1,0 +1,256 @@
+"""The consumer loop every service uses.
+
+For each poll: decode every record in our own code (an undecodable one goes to the dead-letter topic);
+apply the batch in one database transaction, each record in a savepoint with its `event_id` inserted into
+the inbox (a replay is a no-op); commit the transaction; only then commit the offsets. A record whose
+effect fails is retried on its own with backoff, then dead-lettered with the reason; the loop goes on.
+On SIGTERM the current batch is finished and committed and the consumer leaves its group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from kafka import KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import metrics
+from shared.bus.kafka import ensure_topics, make_consumer
+from shared.bus.outbox import now
+from shared.config import Settings
+from shared.db import transaction
+from shared.events import Envelope, UndecodableEvent, decode, dlq_topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Envelope], None]
+# Largest original message copied into a dead letter; beyond it the value is cut and a header says so.
+DLQ_VALUE_LIMIT = 512 * 1024
+
+
+@dataclass
+class Decoded:
+    record: object
+    envelope: Envelope | None
+    reason: str | None
+
+
+class EventConsumer:
+    """Runs one service's consumer group over its topics, applying each event exactly once."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        group_id: str,
+        topics: list[str],
+        factory: sessionmaker[Session],
+        inbox: sa.Table,
+        handle: Handler,
+        client_id: str | None = None,
+    ):
+        self.settings = settings
+        self.group_id = group_id
+        self.topics = topics
+        self.factory = factory
+        self.inbox = inbox
+        self.handle = handle
+        self.client_id = client_id or f"{group_id}-consumer"
+        self._consumer = None
+        self._dlq: KafkaProducer | None = None
+
+    # --- dead letters ------------------------------------------------------------------------------------
+
+    def _dead_letter(self, record, reason: str) -> None:
+        if self._dlq is None:
+            self._dlq = KafkaProducer(acks="all", client_id=f"{self.client_id}-dlq", max_block_ms=5000,
+                                      **self.settings.kafka.client_options())
+        value = record.value or b""
+        headers = [
+            ("reason", reason[:500].encode()),
+            ("origin_topic", record.topic.encode()),
+            ("origin_partition", str(record.partition).encode()),
+            ("origin_offset", str(record.offset).encode()),
+            ("consumer_group", self.group_id.encode()),
+        ]
+        if len(value) > DLQ_VALUE_LIMIT:
+            headers.append(("truncated_from", str(len(value)).encode()))
+            value = value[:DLQ_VALUE_LIMIT]
+        headers.extend((k, v) for k, v in (record.headers or []) if k in ("event_type", "schema_version", "event_id"))
+        # Synchronous: the offset is committed only after the dead letter is safely stored.
+        self._dlq.send(dlq_topic(self.group_id), key=record.key, value=value, headers=headers).get(
+            timeout=self.settings.kafka.request_timeout_ms / 1000
+        )
+        kind = reason.split(":", 1)[0][:40]
+        metrics.DLQ_MESSAGES.labels(self.settings.service, kind).inc()
+        log.warning(
+            "dead-lettered a message",
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset, "reason": reason[:200]},
+        )
+
+    # --- applying ----------------------------------------------------------------------------------------
+
+    def _apply_one(self, session: Session, env: Envelope, topic: str) -> bool:
+        """Apply in the caller's transaction; return False if the inbox says it was applied already."""
+        seen = session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == env.event_id)).first()
+        if seen:
+            return False
+        self.handle(session, env)
+        session.execute(
+            self.inbox.insert().values(event_id=env.event_id, event_type=env.event_type, topic=topic, processed_at=now())
+        )
+        return True
+
+    def apply_batch(self, batch: list[Decoded]) -> None:
+        """Apply decoded records; dead-letter the ones that cannot be applied. Returns when all are settled."""
+        good = [d for d in batch if d.envelope is not None]
+        failed: list[Decoded] = []
+        applied: list[Envelope] = []
+        duplicates = 0
+        if good:
+            try:
+                with transaction(self.factory) as session:
+                    ids = [d.envelope.event_id for d in good]
+                    seen = set(
+                        session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars()
+                    )
+                    for d in good:
+                        env = d.envelope
+                        if env.event_id in seen:
+                            duplicates += 1
+                            continue
+                        try:
+                            with session.begin_nested():
+                                self.handle(session, env)
+                                session.execute(self.inbox.insert().values(
+                                    event_id=env.event_id, event_type=env.event_type, topic=d.record.topic,
+                                    processed_at=now()))
+                            seen.add(env.event_id)
+                            applied.append(env)
+                        except OperationalError:
+                            raise  # the database itself is unwell: retry the whole batch
+                        except Exception:  # noqa: BLE001 - a handler failure is retried alone, then dead-lettered
+                            log.warning("event failed in batch; retrying alone", extra={"event_type": env.event_type},
+                                        exc_info=True)
+                            failed.append(d)
+            except OperationalError:
+                log.warning("database error applying a batch; retrying record by record", exc_info=True)
+                failed = good
+                applied = []
+                duplicates = 0
+        for env in applied:
+            metrics.EVENTS_APPLIED.labels(self.settings.service, env.event_type).inc()
+        if duplicates:
+            metrics.EVENTS_DUPLICATE.labels(self.settings.service).inc(duplicates)
+        for d in failed:
+            self._retry_alone(d)
+        for d in batch:
+            if d.envelope is None:
+                self._dead_letter(d.record, d.reason or "undecodable")
+
+    def _retry_alone(self, d: Decoded) -> None:
+        env = d.envelope
+        assert env is not None
+        attempts = self.settings.consumer_retries + 1
+        delay = self.settings.consumer_retry_backoff_ms / 1000
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                with transaction(self.factory) as session:
+                    if self._apply_one(session, env, d.record.topic):
+                        metrics.EVENTS_APPLIED.labels(self.settings.service, env.event_type).inc()
+                    else:
+                        metrics.EVENTS_DUPLICATE.labels(self.settings.service).inc()
+                return
+            except IntegrityError as exc:
+                last = exc
+                # A concurrent replica may have applied it meanwhile: then the inbox has it.
+                with self.factory() as session:
+                    if session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == env.event_id)).first():
+                        return
+            except OperationalError:
+                raise  # the database is down, not the event at fault: the caller waits and tries again
+            except Exception as exc:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                last = exc
+            if attempt + 1 < attempts:
+                time.sleep(delay * (2**attempt))
+        reason = f"handler failed: {last.__class__.__name__}: {str(last)[:300]}"
+        self._dead_letter(d.record, reason)
+
+    # --- the loop ----------------------------------------------------------------------------------------
+
+    def _decode(self, record) -> Decoded:
+        try:
+            return Decoded(record, decode(record.value), None)
+        except UndecodableEvent as exc:
+            return Decoded(record, None, f"undecodable: {exc.reason}")
+
+    def _update_lag(self, consumer) -> None:
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                position = consumer.position(tp, timeout_ms=100)
+            except KafkaError:
+                continue
+            if position is not None:
+                metrics.CONSUMER_LAG.labels(self.settings.service, tp.topic, str(tp.partition)).set(max(0, high - position))
+
+    def run(self, stop: threading.Event) -> None:
+        ensure_topics(self.settings.kafka, self.topics)
+        consumer = make_consumer(self.settings.kafka, group_id=self.group_id, client_id=self.client_id, topics=self.topics)
+        self._consumer = consumer
+        log.info("consumer started", extra={"group": self.group_id, "topics": self.topics})
+        try:
+            while not stop.is_set():
+                try:
+                    polled = consumer.poll(timeout_ms=200)
+                except KafkaError as exc:
+                    log.warning("poll failed; retrying", extra={"error": str(exc)[:200]})
+                    stop.wait(0.5)
+                    continue
+                if not polled:
+                    continue
+                batch: list[Decoded] = []
+                offsets: dict = {}
+                for tp, records in polled.items():
+                    for record in records:
+                        batch.append(self._decode(record))
+                    offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                self._settle(batch, stop)
+                try:
+                    consumer.commit(offsets)
+                except (CommitFailedError, KafkaError) as exc:
+                    # A rebalance took the partitions: the new owner will see these again, and its inbox skips them.
+                    log.warning("offset commit failed", extra={"error": str(exc)[:200]})
+                self._update_lag(consumer)
+        finally:
+            try:
+                consumer.close()
+            finally:
+                if self._dlq is not None:
+                    self._dlq.close(timeout=2)
+            log.info("consumer stopped", extra={"group": self.group_id})
+
+    def _settle(self, batch: list[Decoded], stop: threading.Event) -> None:
+        """Apply a batch, waiting out database or broker outages rather than skipping records."""
+        delay = 0.5
+        while True:
+            try:
+                self.apply_batch(batch)
+                return
+            except (OperationalError, KafkaError) as exc:
+                if stop.is_set():
+                    raise
+                log.warning("cannot settle a batch yet; waiting", extra={"error": str(exc)[:200]})
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)

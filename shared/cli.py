@@ -1,0 +1,198 @@
+"""The `jobbridge` command: tokens, migrations, worker processes, the local system, replays."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from shared.config import SERVICES, ConfigError, load_settings
+
+
+def _fail(message: str) -> int:
+    print(f"jobbridge: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_token(args) -> int:
+    from shared.auth import issue_token
+
+    settings = load_settings("tool")
+    try:
+        token = issue_token(
+            secret=settings.secret,
+            role=args.role,
+            sub=args.sub,
+            regions=args.region or [],
+            employer_id=args.employer_id,
+            ttl_s=args.ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(token)
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from shared.db import check_database, make_engine, migrate
+
+    settings = load_settings(args.service)
+    engine = make_engine(settings.database_url)
+    try:
+        check_database(engine)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        return _fail(f"{args.service}: database unreachable ({exc.__class__.__name__}): {str(exc).splitlines()[0][:200]}")
+    finally:
+        engine.dispose()
+    migrate(args.service, settings.database_url, args.revision)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    module = importlib.import_module(f"services.{args.service}.consumer")
+    module.main(only=args.only)
+    return 0
+
+
+def cmd_replay(args) -> int:
+    """Send a service's recent outbox rows again, so that consumers can rebuild their read models."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.bus.outbox import requeue
+
+    settings = load_settings(args.service)
+    bootstrap = importlib.import_module(f"services.{args.service}.bootstrap")
+    container = bootstrap.build(settings)
+    since = None if args.all else datetime.now(UTC) - timedelta(hours=args.hours)
+    count = requeue(container.factory, container.tables["outbox"], since=since)
+    print(f"{count} events of {args.service} queued to be sent again")
+    return 0
+
+
+def _stack(data_dir: Path):
+    from shared.devstack import Stack
+
+    env = dict(os.environ)
+    env.setdefault("JOBBRIDGE_ENV", "development")
+    return Stack(data_dir=data_dir, env=env)
+
+
+def cmd_up(args, *, foreground: bool) -> int:
+    from shared import demo_loader
+    from shared.auth import issue_token
+    from shared.devstack import default_ports, stop_recorded
+
+    data_dir = Path(os.environ.get("JOBBRIDGE_DATA_DIR", "data")).resolve()
+    stop_recorded(data_dir)
+    stack = _stack(data_dir)
+    stopping = {"now": False}
+
+    def _interrupt(signum, _frame):
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            stack.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+            print(f"using the Kafka cluster at {stack.bootstrap}")
+        else:
+            stack.start_broker(9092)
+            print(f"broker (Tansu, memory only) on {stack.bootstrap}")
+        stack.start_services(ports=default_ports())
+        settings = load_settings("tool", stack.env)
+        token = issue_token(secret=settings.secret, role="admin", sub="demo-admin", ttl_s=7 * 24 * 3600,
+                            issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        if not args.no_demo:
+            loaded = demo_loader.load_once(stack, token=token, data_dir=data_dir)
+            if loaded:
+                print(f"demo data loaded: {loaded}")
+        for service in SERVICES:
+            print(f"{service:<10} {stack.url(service)}   (openapi: {stack.url(service)}/openapi.json)")
+        print(f"admin token (7 days):\n{token}")
+    except BaseException as exc:  # noqa: BLE001 - whatever stops start-up, nothing may be left running
+        stack.stop()
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        return _fail(f"could not start: {exc}")
+    if not foreground:
+        print("running in the background; `make down` stops it")
+        return 0
+    print("Ctrl-C stops everything")
+    try:
+        while not stopping["now"]:
+            for proc in list(stack.procs):
+                if proc.popen.poll() is not None:
+                    print(f"{proc.name} exited ({proc.popen.returncode}); see {proc.log_path}", file=sys.stderr)
+                    stopping["now"] = True
+            time.sleep(0.5)
+    finally:
+        print("stopping…")
+        stack.stop()
+        print("stopped")
+    return 0
+
+
+def cmd_down(_args) -> int:
+    from shared.devstack import stop_recorded
+
+    data_dir = Path(os.environ.get("JOBBRIDGE_DATA_DIR", "data")).resolve()
+    stopped = stop_recorded(data_dir)
+    print(f"stopped {len(stopped)} processes" if stopped else "nothing was running")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jobbridge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("token", help="print a signed access token")
+    p.add_argument("--role", required=True, choices=["admin", "caseworker", "coordinator", "employer"])
+    p.add_argument("--region", action="append", help="GB/T 2260 code prefix (repeatable)")
+    p.add_argument("--employer-id")
+    p.add_argument("--sub")
+    p.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("migrate", help="bring a service's database schema up to date")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("worker", help="run a service's consumer and outbox relay")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--only", choices=["consumer", "relay"])
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("replay", help="send a service's outbox again so consumers rebuild their read models")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--hours", type=int, default=72)
+    p.add_argument("--all", action="store_true", help="every row still in the outbox")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("run", help="start the local system in the foreground (Ctrl-C stops it)")
+    p.add_argument("--no-demo", action="store_true")
+    p.set_defaults(func=lambda a: cmd_up(a, foreground=True))
+
+    p = sub.add_parser("up", help="start the local system in the background")
+    p.add_argument("--no-demo", action="store_true")
+    p.set_defaults(func=lambda a: cmd_up(a, foreground=False))
+
+    p = sub.add_parser("down", help="stop the system started by `up`")
+    p.set_defaults(func=cmd_down)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        return _fail(f"configuration: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""A service's worker process: its consumer loop and its outbox relay, stopped cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import logs
+from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.outbox import OutboxRelay
+from shared.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def group_id(service: str) -> str:
+    return f"jobbridge-{service}"
+
+
+def install_stop_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(signum, _frame):
+        log.info("stopping", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def run_worker(
+    *,
+    settings: Settings,
+    factory: sessionmaker[Session],
+    outbox: sa.Table,
+    inbox: sa.Table,
+    topics: list[str],
+    handle: Handler,
+    relay: bool = True,
+    consume: bool = True,
+    extra_loops: list[Callable[[threading.Event], None]] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the relay and the consumer until asked to stop; a crashed loop stops the process (and its supervisor restarts it)."""
+    logs.configure(settings.service, settings.log_level)
+    stop = stop or install_stop_signals()
+    threads: list[threading.Thread] = []
+    failed = threading.Event()
+
+    def guard(name: str, loop: Callable[[threading.Event], None]) -> threading.Thread:
+        def target():
+            try:
+                loop(stop)
+            except Exception:  # noqa: BLE001 - a dead loop must take the process down, not linger half-alive
+                log.exception("loop crashed", extra={"loop": name})
+                failed.set()
+                stop.set()
+
+        return threading.Thread(target=target, name=name, daemon=True)
+
+    if relay:
+        threads.append(guard("relay", OutboxRelay(settings=settings, factory=factory, outbox=outbox).run))
+    for i, loop in enumerate(extra_loops or []):
+        threads.append(guard(f"loop-{i}", loop))
+    if consume and topics:
+        consumer = EventConsumer(
+            settings=settings, group_id=group_id(settings.service), topics=topics, factory=factory, inbox=inbox, handle=handle
+        )
+        threads.append(guard("consumer", consumer.run))
+    for t in threads:
+        t.start()
+    log.info("worker running", extra={"relay": relay, "consume": consume, "topics": topics})
+    while not stop.is_set():
+        stop.wait(0.5)
+    for t in threads:
+        t.join(timeout=30)
+    log.info("worker stopped")
+    if failed.is_set():
+        raise SystemExit(1)
