@@ -1,0 +1,34 @@
+"""Wiring of the intake service: the one place that picks concrete adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.intake.adapters import tables
+from services.intake.adapters.vault import Vault
+from shared.config import Settings, load_settings
+from shared.db import make_engine, make_session_factory
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: sa.Engine
+    factory: sessionmaker[Session]
+    vault: Vault
+    tables: dict[str, sa.Table] = field(default_factory=dict)
+
+
+def build(settings: Settings | None = None) -> Container:
+    settings = settings or load_settings("intake")
+    engine = make_engine(settings.database_url)
+    return Container(
+        settings=settings,
+        engine=engine,
+        factory=make_session_factory(engine),
+        vault=Vault(settings.pii_key),
+        tables={"outbox": tables.outbox, "inbox": tables.inbox, "audit_log": tables.audit_log},
+    )

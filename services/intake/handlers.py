@@ -1,0 +1,566 @@
+"""The intake service layer: each command is one transaction that changes the records and writes its event."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.intake.adapters.tables import audit_log, employers, outbox, vacancies, workers
+from services.intake.bootstrap import Container
+from services.intake.domain.identity import (
+    age_on,
+    is_4050,
+    parse_national_id,
+    validate_credit_code,
+    validate_mobile,
+)
+from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared.auth import Principal
+from shared.bus.outbox import record
+from shared.db import transaction
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.events import Envelope, make_event
+from shared.pii import mask_name, mask_national_id, mask_phone
+
+PRODUCER = "intake"
+
+
+class DuplicateWorker(Conflict):
+    code = "duplicate_worker"
+
+
+class DuplicateEmployer(Conflict):
+    code = "duplicate_employer"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event(session: Session, event_type: str, payload: Mapping[str, Any]) -> Envelope:
+    envelope = make_event(event_type, payload, producer=PRODUCER)
+    record(session, outbox, envelope)
+    return envelope
+
+
+def audit(session: Session, actor: Principal | None, *, action: str, resource: str, resource_id: str | None,
+          remote_addr: str | None = None, detail: str | None = None) -> None:
+    """Who did what to which record — never the personal values themselves."""
+    session.execute(audit_log.insert().values(
+        at=_now(), actor=actor.sub if actor else "system", role=actor.role if actor else "system", action=action,
+        resource=resource, resource_id=resource_id, remote_addr=remote_addr, detail=detail))
+
+
+def worker_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The event payload of a worker: every fact other services need, nothing personal."""
+    return {
+        "worker_id": row["id"],
+        "version": row["version"],
+        "region_code": row["region_code"],
+        "age": row["age"],
+        "is_4050": bool(row["is_4050"]),
+        "skills": list(row["skills"]),
+        "certificates": list(row["certificates"]),
+        "education": row["education"],
+        "experience_years": float(row["experience_years"] or 0),
+        "desired_occupations": list(row["desired_occupations"]),
+        "desired_wage_min": row["desired_wage_min"],
+        "willing_to_relocate": bool(row["willing_to_relocate"]),
+        "target_regions": list(row["target_regions"]),
+        "hardship": list(row["hardship"]),
+        "status": row["status"],
+        "registered_on": row["registered_at"].date() if row["registered_at"] else None,
+    }
+
+
+def vacancy_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "vacancy_id": row["id"],
+        "version": row["version"],
+        "employer_id": row["employer_id"],
+        "title": row["title"],
+        "occupation": row["occupation"],
+        "required_skills": list(row["required_skills"]),
+        "preferred_skills": list(row["preferred_skills"]),
+        "required_certificates": list(row["required_certificates"]),
+        "region_code": row["region_code"],
+        "wage_min": row["wage_min"],
+        "wage_max": row["wage_max"],
+        "headcount": row["headcount"],
+        "vacancy_type": row["vacancy_type"],
+        "accommodation": bool(row["accommodation"]),
+        "open_until": row["open_until"],
+        "status": row["status"],
+        "close_reason": row["close_reason"],
+    }
+
+
+class IntakeService:
+    def __init__(self, container: Container):
+        self.c = container
+        self.vault = container.vault
+        self.settings = container.settings
+
+    # --- workers -----------------------------------------------------------------------------------------
+
+    def _worker_columns(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
+        if "name" in data:
+            columns["name_enc"] = self.vault.encrypt(normalise_text(data["name"]))
+        if "phone" in data:
+            columns["phone_enc"] = self.vault.encrypt(validate_mobile(data["phone"]))
+        for key in ("skills", "certificates", "desired_occupations"):
+            if key in data:
+                columns[key] = normalise_terms(data[key], max_items=30, max_len=40)
+        if "target_regions" in data:
+            columns["target_regions"] = list(dict.fromkeys(data["target_regions"]))
+        if "hardship" in data:
+            columns["hardship"] = list(dict.fromkeys(data["hardship"]))
+        for key in ("region_code", "education", "experience_years", "desired_wage_min", "willing_to_relocate"):
+            if key in data:
+                columns[key] = data[key]
+        return columns
+
+    def _prepare_worker(self, data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
+        nid = parse_national_id(data["national_id"], today=today)
+        age = age_on(nid.birth_date, today)
+        now = _now()
+        return {
+            "id": str(uuid.uuid4()),
+            "version": 1,
+            "national_id_hash": self.vault.lookup_hash(nid.normalised),
+            "national_id_enc": self.vault.encrypt(nid.normalised),
+            "birth_date": nid.birth_date,
+            "gender": nid.gender,
+            "age": age,
+            "is_4050": is_4050(gender=nid.gender, age=age, female_age=self.settings.age_4050_female,
+                               male_age=self.settings.age_4050_male),
+            "skills": [], "certificates": [], "desired_occupations": [], "target_regions": [], "hardship": [],
+            "education": None, "experience_years": 0, "desired_wage_min": None, "willing_to_relocate": False,
+            **self._worker_columns(data),
+            "status": "active",
+            "consent_at": now,
+            "registered_at": now,
+            "updated_at": now,
+        }
+
+    def _existing_worker_id(self, session: Session, national_id_hash: str) -> str | None:
+        return session.execute(
+            sa.select(workers.c.id).where(workers.c.national_id_hash == national_id_hash)
+        ).scalar_one_or_none()
+
+    def register_worker(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
+        if not actor.covers_region(data["region_code"]):
+            raise Forbidden("this caseworker may not register workers in that region",
+                            fields={"region_code": ["outside the caller's regions"]})
+        values = self._prepare_worker(data, today=date.today())
+        try:
+            with transaction(self.c.factory) as session:
+                existing = self._existing_worker_id(session, values["national_id_hash"])
+                if existing:
+                    raise DuplicateWorker("a worker with this national ID is registered already",
+                                          fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
+                session.execute(workers.insert().values(**values))
+                _event(session, "WorkerRegistered", worker_state(values))
+                audit(session, actor, action="create", resource="worker", resource_id=values["id"], remote_addr=remote_addr)
+        except IntegrityError:
+            # Two requests raced with one ID: the unique hash let one in; the other learns its worker_id.
+            with self.c.factory() as session:
+                existing = self._existing_worker_id(session, values["national_id_hash"])
+            if existing is None:
+                raise
+            raise DuplicateWorker("a worker with this national ID is registered already",
+                                  fields={"national_id": ["already registered"]}, extra={"worker_id": existing}) from None
+        return values
+
+    def load_worker(self, session: Session, worker_id: str, *, for_update: bool = False) -> dict:
+        stmt = sa.select(workers).where(workers.c.id == worker_id)
+        row = session.execute(stmt).mappings().first()
+        if row is None or row["status"] == "erased":
+            raise NotFound("worker not found")
+        return dict(row)
+
+    def worker_region(self, worker_id: str) -> dict | None:
+        """Region and relocation flag of a live worker, for the authorization rules."""
+        with self.c.factory() as session:
+            row = session.execute(
+                sa.select(workers.c.region_code, workers.c.willing_to_relocate, workers.c.status)
+                .where(workers.c.id == worker_id)
+            ).mappings().first()
+        if row is None or row["status"] == "erased":
+            return None
+        return dict(row)
+
+    def get_worker(self, worker_id: str, *, actor: Principal, remote_addr: str | None = None) -> dict:
+        with transaction(self.c.factory) as session:
+            row = self.load_worker(session, worker_id)
+            full = self.may_see_pii(actor, row["region_code"])
+            if full:
+                audit(session, actor, action="read_pii", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
+        return self.present_worker(row, full=full)
+
+    def may_see_pii(self, actor: Principal, region_code: str) -> bool:
+        return actor.is_admin or (actor.role == "caseworker" and actor.covers_region(region_code))
+
+    def present_worker(self, row: Mapping[str, Any], *, full: bool) -> dict:
+        national_id = self.vault.decrypt(row["national_id_enc"])
+        name = self.vault.decrypt(row["name_enc"])
+        phone = self.vault.decrypt(row["phone_enc"])
+        out = {
+            "worker_id": row["id"],
+            "version": row["version"],
+            "national_id": national_id if full else mask_national_id(national_id),
+            "name": name if full else mask_name(name),
+            "phone": phone if full else mask_phone(phone),
+            "birth_date": row["birth_date"] if full else None,
+            "gender": row["gender"] if full else None,
+            "pii_masked": not full,
+        }
+        for key in ("age", "is_4050", "region_code", "skills", "certificates", "education", "experience_years",
+                    "desired_occupations", "desired_wage_min", "willing_to_relocate", "target_regions", "status",
+                    "registered_at", "updated_at"):
+            out[key] = row[key]
+        # Hardship is sensitive: only those who may see personal data see it.
+        out["hardship"] = list(row["hardship"]) if full else []
+        return out
+
+    def update_worker(self, worker_id: str, data: Mapping[str, Any], *, actor: Principal,
+                      remote_addr: str | None = None) -> dict:
+        if "region_code" in data and not actor.covers_region(data["region_code"]):
+            raise Forbidden("the new region is outside the caller's regions",
+                            fields={"region_code": ["outside the caller's regions"]})
+        with transaction(self.c.factory) as session:
+            row = self.load_worker(session, worker_id)
+            changes = self._worker_columns(data)
+            changes["version"] = row["version"] + 1
+            changes["updated_at"] = _now()
+            result = session.execute(
+                workers.update().where(workers.c.id == worker_id, workers.c.version == row["version"]).values(**changes)
+            )
+            if result.rowcount != 1:
+                raise Conflict("the worker was changed meanwhile; try again")
+            row.update(changes)
+            _event(session, "WorkerUpdated", worker_state(row))
+            audit(session, actor, action="update", resource="worker", resource_id=worker_id, remote_addr=remote_addr,
+                  detail=",".join(sorted(data)))
+        return self.present_worker(row, full=self.may_see_pii(actor, row["region_code"]))
+
+    def erase_worker(self, worker_id: str, *, actor: Principal, remote_addr: str | None = None) -> None:
+        """Remove every personal field; keep region, age, the 4050 flag and hardship categories for the figures."""
+        with transaction(self.c.factory) as session:
+            row = self.load_worker(session, worker_id)
+            version = row["version"] + 1
+            session.execute(workers.update().where(workers.c.id == worker_id).values(
+                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_date=None,
+                gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
+                desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
+                erased_at=_now(), updated_at=_now()))
+            _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
+            audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
+
+    def list_workers(self, query: Mapping[str, Any], *, actor: Principal) -> dict:
+        stmt = sa.select(workers).where(workers.c.status != "erased")
+        if actor.role == "caseworker":
+            stmt = stmt.where(sa.or_(*[workers.c.region_code.startswith(p) for p in actor.regions]))
+        elif actor.role == "coordinator":
+            stmt = stmt.where(workers.c.willing_to_relocate.is_(True))
+        if query.get("region"):
+            stmt = stmt.where(workers.c.region_code.startswith(query["region"]))
+        if query.get("skill"):
+            term = normalise_text(query["skill"]).replace("%", "").replace("_", "").replace('"', "")
+            stmt = stmt.where(sa.cast(workers.c.skills, sa.Text).like(f'%"{term}"%'))
+        if query.get("is_4050") is not None:
+            stmt = stmt.where(workers.c.is_4050.is_(query["is_4050"]))
+        if query.get("willing_to_relocate") is not None:
+            stmt = stmt.where(workers.c.willing_to_relocate.is_(query["willing_to_relocate"]))
+        if query.get("status"):
+            stmt = stmt.where(workers.c.status == query["status"])
+        page, per_page = query["page"], query["per_page"]
+        with self.c.factory() as session:
+            total = session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+            rows = session.execute(
+                stmt.order_by(workers.c.registered_at.desc(), workers.c.id).limit(per_page).offset((page - 1) * per_page)
+            ).mappings().all()
+        items = [self.present_worker(r, full=self.may_see_pii(actor, r["region_code"])) for r in rows]
+        return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+    # --- employers ---------------------------------------------------------------------------------------
+
+    def register_employer(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
+        code = validate_credit_code(data["credit_code"])
+        now = _now()
+        values = {
+            "id": str(uuid.uuid4()),
+            "version": 1,
+            "credit_code": code,
+            "name": normalise_text(data["name"]),
+            "region_code": data["region_code"],
+            "contact_phone_enc": self.vault.encrypt(validate_mobile(data["contact_phone"])),
+            "created_at": now,
+        }
+        try:
+            with transaction(self.c.factory) as session:
+                existing = session.execute(
+                    sa.select(employers.c.id).where(employers.c.credit_code == code)).scalar_one_or_none()
+                if existing:
+                    raise DuplicateEmployer("an employer with this credit code is registered already",
+                                            fields={"credit_code": ["already registered"]}, extra={"employer_id": existing})
+                session.execute(employers.insert().values(**values))
+                _event(session, "EmployerRegistered", {"employer_id": values["id"], "version": 1,
+                                                       "employer_name": values["name"], "region_code": values["region_code"]})
+                audit(session, actor, action="create", resource="employer", resource_id=values["id"], remote_addr=remote_addr)
+        except IntegrityError:
+            with self.c.factory() as session:
+                existing = session.execute(
+                    sa.select(employers.c.id).where(employers.c.credit_code == code)).scalar_one_or_none()
+            if existing is None:
+                raise
+            raise DuplicateEmployer("an employer with this credit code is registered already",
+                                    fields={"credit_code": ["already registered"]}, extra={"employer_id": existing}) from None
+        return values
+
+    def get_employer(self, employer_id: str, *, actor: Principal) -> dict:
+        with self.c.factory() as session:
+            row = session.execute(sa.select(employers).where(employers.c.id == employer_id)).mappings().first()
+        if row is None:
+            raise NotFound("employer not found")
+        phone = self.vault.decrypt(row["contact_phone_enc"])
+        full = actor.is_admin or actor.employer_id == employer_id or (
+            actor.role == "caseworker" and actor.covers_region(row["region_code"]))
+        return {
+            "employer_id": row["id"], "name": row["name"], "credit_code": row["credit_code"],
+            "region_code": row["region_code"], "contact_phone": phone if full else mask_phone(phone),
+            "created_at": row["created_at"],
+        }
+
+    # --- vacancies ---------------------------------------------------------------------------------------
+
+    def _vacancy_columns(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        columns: dict[str, Any] = {}
+        for key in ("title", "occupation"):
+            if key in data:
+                columns[key] = normalise_text(data[key])
+        for key in ("required_skills", "preferred_skills", "required_certificates"):
+            if key in data:
+                columns[key] = normalise_terms(data[key], max_items=30, max_len=40)
+        for key in ("region_code", "wage_min", "wage_max", "headcount", "vacancy_type", "accommodation", "open_until"):
+            if key in data:
+                columns[key] = data[key]
+        return columns
+
+    def post_vacancy(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
+        if actor.role == "employer" and data["employer_id"] != actor.employer_id:
+            raise Forbidden("an employer may post only its own vacancies", fields={"employer_id": ["not the caller's"]})
+        now = _now()
+        values = {
+            "id": str(uuid.uuid4()),
+            "version": 1,
+            "employer_id": data["employer_id"],
+            "required_skills": [], "preferred_skills": [], "required_certificates": [], "accommodation": False,
+            **self._vacancy_columns(data),
+            "status": "open",
+            "close_reason": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with transaction(self.c.factory) as session:
+            employer = session.execute(
+                sa.select(employers.c.id).where(employers.c.id == data["employer_id"])).scalar_one_or_none()
+            if employer is None:
+                raise Unprocessable("unknown employer", fields={"employer_id": ["no such employer"]})
+            session.execute(vacancies.insert().values(**values))
+            _event(session, "VacancyPosted", vacancy_state(values))
+            audit(session, actor, action="create", resource="vacancy", resource_id=values["id"], remote_addr=remote_addr)
+        return values
+
+    def get_vacancy(self, vacancy_id: str) -> dict:
+        with self.c.factory() as session:
+            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+        if row is None:
+            raise NotFound("vacancy not found")
+        return present_vacancy(row)
+
+    def vacancy_owner(self, vacancy_id: str) -> dict | None:
+        with self.c.factory() as session:
+            row = session.execute(
+                sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type)
+                .where(vacancies.c.id == vacancy_id)).mappings().first()
+        return dict(row) if row else None
+
+    def update_vacancy(self, vacancy_id: str, data: Mapping[str, Any], *, actor: Principal,
+                       remote_addr: str | None = None) -> dict:
+        with transaction(self.c.factory) as session:
+            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+            if row is None:
+                raise NotFound("vacancy not found")
+            row = dict(row)
+            if row["status"] != "open":
+                raise Conflict("a closed vacancy cannot be changed", fields={"status": ["closed"]})
+            changes = self._vacancy_columns(data)
+            low = changes.get("wage_min", row["wage_min"])
+            high = changes.get("wage_max", row["wage_max"])
+            if low is not None and high is not None and low > high:
+                raise Unprocessable("wage range is inconsistent", fields={"wage_max": ["must not be below wage_min"]})
+            changes["version"] = row["version"] + 1
+            changes["updated_at"] = _now()
+            session.execute(vacancies.update().where(vacancies.c.id == vacancy_id).values(**changes))
+            row.update(changes)
+            _event(session, "VacancyUpdated", vacancy_state(row))
+            audit(session, actor, action="update", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr)
+        return present_vacancy(row)
+
+    def close_vacancy(self, vacancy_id: str, *, reason: str, actor: Principal | None,
+                      remote_addr: str | None = None) -> dict:
+        with transaction(self.c.factory) as session:
+            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+            if row is None:
+                raise NotFound("vacancy not found")
+            row = dict(row)
+            if row["status"] == "closed":
+                return present_vacancy(row)  # closing twice is harmless
+            changes = {"status": "closed", "close_reason": reason, "version": row["version"] + 1, "updated_at": _now()}
+            session.execute(vacancies.update().where(vacancies.c.id == vacancy_id).values(**changes))
+            row.update(changes)
+            _event(session, "VacancyClosed", vacancy_state(row))
+            audit(session, actor, action="close", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr,
+                  detail=reason)
+        return present_vacancy(row)
+
+    def close_expired_vacancies(self, *, today: date | None = None) -> int:
+        """Close open vacancies whose `open_until` has passed; each gets its VacancyClosed event."""
+        today = today or date.today()
+        with self.c.factory() as session:
+            ids = session.execute(
+                sa.select(vacancies.c.id).where(vacancies.c.status == "open", vacancies.c.open_until < today)
+            ).scalars().all()
+        for vacancy_id in ids:
+            self.close_vacancy(vacancy_id, reason="expired", actor=None)
+        return len(ids)
+
+    def list_vacancies(self, query: Mapping[str, Any], *, actor: Principal) -> dict:
+        stmt = sa.select(vacancies)
+        if actor.role == "employer":
+            stmt = stmt.where(vacancies.c.employer_id == actor.employer_id)
+        elif actor.role == "coordinator":
+            stmt = stmt.where(vacancies.c.vacancy_type == "cross_region")
+        if query.get("region"):
+            stmt = stmt.where(vacancies.c.region_code.startswith(query["region"]))
+        if query.get("type"):
+            stmt = stmt.where(vacancies.c.vacancy_type == query["type"])
+        if query.get("status"):
+            stmt = stmt.where(vacancies.c.status == query["status"])
+        if query.get("employer_id"):
+            stmt = stmt.where(vacancies.c.employer_id == query["employer_id"])
+        page, per_page = query["page"], query["per_page"]
+        with self.c.factory() as session:
+            total = session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
+            rows = session.execute(
+                stmt.order_by(vacancies.c.created_at.desc(), vacancies.c.id).limit(per_page).offset((page - 1) * per_page)
+            ).mappings().all()
+        return {"items": [present_vacancy(r) for r in rows], "page": page, "per_page": per_page, "total": total}
+
+
+def present_vacancy(row: Mapping[str, Any]) -> dict:
+    out = {k: row[k] for k in (
+        "version", "employer_id", "title", "occupation", "required_skills", "preferred_skills", "required_certificates",
+        "region_code", "wage_min", "wage_max", "headcount", "vacancy_type", "accommodation", "open_until", "status",
+        "close_reason", "created_at", "updated_at")}
+    out["vacancy_id"] = row["id"]
+    return out
+
+
+IMPORT_CHUNK = 500
+
+
+def import_workers(service: IntakeService, rows, *, actor: Principal, consent_all: bool,
+                   remote_addr: str | None = None) -> dict:
+    """Register every good row of a spreadsheet; report each row as created, duplicate or rejected.
+
+    Rows are validated one by one and stored in chunks, each chunk one transaction, so that good rows are
+    kept whatever the bad ones say, and 10,000 rows take seconds rather than minutes.
+    """
+    from marshmallow import ValidationError
+
+    from services.intake.schemas import WorkerCreateSchema
+    from shared.http import _flatten
+
+    schema = WorkerCreateSchema()
+    today = date.today()
+    results: dict[int, dict] = {}
+    prepared: list[tuple[int, dict]] = []
+    first_row_of: dict[str, int] = {}
+    for number, body in rows:
+        if "consent" not in body and consent_all:
+            body["consent"] = {"data_processing": True}
+        try:
+            data = schema.load(body)
+        except ValidationError as exc:
+            results[number] = {"row": number, "status": "rejected", "worker_id": None, "errors": _flatten(exc.messages)}
+            continue
+        if not actor.covers_region(data["region_code"]):
+            results[number] = {"row": number, "status": "rejected", "worker_id": None,
+                               "errors": {"region_code": ["outside the caller's regions"]}}
+            continue
+        values = service._prepare_worker(data, today=today)
+        earlier = first_row_of.get(values["national_id_hash"])
+        if earlier is not None:
+            results[number] = {"row": number, "status": "duplicate", "worker_id": None,
+                               "errors": {"national_id": [f"same ID as row {earlier}"]}, "_same_as": earlier}
+            continue
+        first_row_of[values["national_id_hash"]] = number
+        prepared.append((number, values))
+
+    for start in range(0, len(prepared), IMPORT_CHUNK):
+        chunk = prepared[start : start + IMPORT_CHUNK]
+        try:
+            _store_chunk(service, chunk, results, actor=actor, remote_addr=remote_addr)
+        except IntegrityError:
+            # A concurrent registration took one of these IDs: settle the chunk row by row.
+            for number, values in chunk:
+                try:
+                    _store_chunk(service, [(number, values)], results, actor=actor, remote_addr=remote_addr)
+                except IntegrityError:
+                    with service.c.factory() as session:
+                        existing = service._existing_worker_id(session, values["national_id_hash"])
+                    results[number] = {"row": number, "status": "duplicate", "worker_id": existing,
+                                       "errors": {"national_id": ["already registered"]}}
+
+    for result in results.values():
+        same_as = result.pop("_same_as", None)
+        if same_as is not None:
+            result["worker_id"] = results.get(same_as, {}).get("worker_id")
+    ordered = [results[n] for n in sorted(results)]
+    counts = {k: sum(1 for r in ordered if r["status"] == k) for k in ("created", "duplicate", "rejected")}
+    return {**counts, "rows": ordered}
+
+
+def _store_chunk(service: IntakeService, chunk, results: dict, *, actor: Principal, remote_addr: str | None) -> None:
+    with transaction(service.c.factory) as session:
+        hashes = [v["national_id_hash"] for _, v in chunk]
+        existing = dict(session.execute(
+            sa.select(workers.c.national_id_hash, workers.c.id).where(workers.c.national_id_hash.in_(hashes))).all())
+        fresh = []
+        chunk_results = {}
+        for number, values in chunk:
+            if values["national_id_hash"] in existing:
+                chunk_results[number] = {"row": number, "status": "duplicate",
+                                         "worker_id": existing[values["national_id_hash"]],
+                                         "errors": {"national_id": ["already registered"]}}
+            else:
+                fresh.append(values)
+                chunk_results[number] = {"row": number, "status": "created", "worker_id": values["id"], "errors": {}}
+        if fresh:
+            session.execute(workers.insert(), fresh)
+            now = _now()
+            record(session, outbox, *[make_event("WorkerRegistered", worker_state(v), producer=PRODUCER) for v in fresh])
+            session.execute(audit_log.insert(), [
+                {"at": now, "actor": actor.sub, "role": actor.role, "action": "import", "resource": "worker",
+                 "resource_id": v["id"], "remote_addr": remote_addr, "status": None, "detail": None} for v in fresh])
+    results.update(chunk_results)
+

@@ -1,0 +1,209 @@
+"""The intake HTTP API: workers, employers, vacancies, bulk import. `create_app()` is gunicorn's entry point."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, current_app, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from services.intake import bootstrap
+from services.intake.adapters.tables import audit_log
+from services.intake.handlers import IntakeService
+from services.intake.handlers import import_workers as run_import
+from services.intake.importer import UnreadableFile, read_rows
+from services.intake.policy import build_policy
+from services.intake.schemas import (
+    CloseSchema,
+    EmployerCreateSchema,
+    EmployerSchema,
+    ImportResultSchema,
+    VacancyCreateSchema,
+    VacancyPageSchema,
+    VacancyQuerySchema,
+    VacancySchema,
+    VacancyUpdateSchema,
+    WorkerCreateSchema,
+    WorkerPageSchema,
+    WorkerQuerySchema,
+    WorkerSchema,
+    WorkerUpdateSchema,
+)
+from shared.config import Settings
+from shared.errors import InvalidInput
+from shared.http import ServiceApp, basic_readiness, build_app, principal
+
+workers_bp = Blueprint("workers", __name__, description="Job seekers")
+employers_bp = Blueprint("employers", __name__, description="Employers")
+vacancies_bp = Blueprint("vacancies", __name__, description="Vacancies")
+audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
+
+
+def svc() -> IntakeService:
+    return current_app.extensions["intake"]
+
+
+def _addr() -> str | None:
+    return request.remote_addr
+
+
+class CreatedWorkerSchema(WorkerSchema):
+    pass
+
+
+@workers_bp.route("/workers", methods=["POST"])
+@workers_bp.arguments(WorkerCreateSchema)
+@workers_bp.response(201, WorkerSchema)
+def create_worker(data):
+    """Register a job seeker (caseworkers of the worker's region, admin)."""
+    values = svc().register_worker(data, actor=principal(), remote_addr=_addr())
+    return svc().present_worker(values, full=True)
+
+
+@workers_bp.route("/workers", methods=["GET"])
+@workers_bp.arguments(WorkerQuerySchema, location="query")
+@workers_bp.response(200, WorkerPageSchema)
+def list_workers(query):
+    """Workers in the caller's reach, filtered and paged."""
+    return svc().list_workers(query, actor=principal())
+
+
+@workers_bp.route("/workers/<string:worker_id>", methods=["GET"])
+@workers_bp.response(200, WorkerSchema)
+def get_worker(worker_id):
+    return svc().get_worker(worker_id, actor=principal(), remote_addr=_addr())
+
+
+@workers_bp.route("/workers/<string:worker_id>", methods=["PATCH"])
+@workers_bp.arguments(WorkerUpdateSchema)
+@workers_bp.response(200, WorkerSchema)
+def update_worker(data, worker_id):
+    return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr())
+
+
+@workers_bp.route("/workers/<string:worker_id>", methods=["DELETE"])
+@workers_bp.response(204)
+def erase_worker(worker_id):
+    """Erase a worker's personal data here and, through WorkerErased, in every service."""
+    svc().erase_worker(worker_id, actor=principal(), remote_addr=_addr())
+    return ""
+
+
+class ImportFormSchema(Schema):
+    consent = fields.Boolean(load_default=False, metadata={
+        "description": "true: the caseworker holds signed consent forms for every row without a consent column"})
+
+
+class ImportFileSchema(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"}, validate=validate.Length(min=1))
+
+
+@workers_bp.route("/workers/import", methods=["POST"])
+@workers_bp.arguments(ImportFormSchema, location="form")
+@workers_bp.arguments(ImportFileSchema, location="files")
+@workers_bp.response(200, ImportResultSchema)
+def import_workers(form, files):
+    """Bulk registration from a CSV (UTF-8 or GBK) or XLSX file; every row is answered."""
+    upload = files["file"]
+    data = upload.read()
+    if not data:
+        raise InvalidInput("the file is empty", fields={"file": ["empty"]})
+    try:
+        rows = list(read_rows(upload.filename or "", data))
+    except UnreadableFile as exc:
+        raise InvalidInput(str(exc), fields={"file": [str(exc)]}) from None
+    return run_import(svc(), rows, actor=principal(), consent_all=form["consent"], remote_addr=_addr())
+
+
+@employers_bp.route("/employers", methods=["POST"])
+@employers_bp.arguments(EmployerCreateSchema)
+@employers_bp.response(201, EmployerSchema)
+def create_employer(data):
+    values = svc().register_employer(data, actor=principal(), remote_addr=_addr())
+    return svc().get_employer(values["id"], actor=principal())
+
+
+@employers_bp.route("/employers/<string:employer_id>", methods=["GET"])
+@employers_bp.response(200, EmployerSchema)
+def get_employer(employer_id):
+    return svc().get_employer(employer_id, actor=principal())
+
+
+@vacancies_bp.route("/vacancies", methods=["POST"])
+@vacancies_bp.arguments(VacancyCreateSchema)
+@vacancies_bp.response(201, VacancySchema)
+def create_vacancy(data):
+    values = svc().post_vacancy(data, actor=principal(), remote_addr=_addr())
+    return svc().get_vacancy(values["id"])
+
+
+@vacancies_bp.route("/vacancies", methods=["GET"])
+@vacancies_bp.arguments(VacancyQuerySchema, location="query")
+@vacancies_bp.response(200, VacancyPageSchema)
+def list_vacancies(query):
+    return svc().list_vacancies(query, actor=principal())
+
+
+@vacancies_bp.route("/vacancies/<string:vacancy_id>", methods=["GET"])
+@vacancies_bp.response(200, VacancySchema)
+def get_vacancy(vacancy_id):
+    return svc().get_vacancy(vacancy_id)
+
+
+@vacancies_bp.route("/vacancies/<string:vacancy_id>", methods=["PATCH"])
+@vacancies_bp.arguments(VacancyUpdateSchema)
+@vacancies_bp.response(200, VacancySchema)
+def update_vacancy(data, vacancy_id):
+    return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr())
+
+
+@vacancies_bp.route("/vacancies/<string:vacancy_id>/close", methods=["POST"])
+@vacancies_bp.arguments(CloseSchema)
+@vacancies_bp.response(200, VacancySchema)
+def close_vacancy(data, vacancy_id):
+    return svc().close_vacancy(vacancy_id, reason=data["reason"], actor=principal(), remote_addr=_addr())
+
+
+class AuditQuerySchema(Schema):
+    resource_id = fields.String(validate=validate.Length(max=100))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class AuditEntrySchema(Schema):
+    at = fields.DateTime()
+    actor = fields.String()
+    role = fields.String()
+    action = fields.String()
+    resource = fields.String()
+    resource_id = fields.String(allow_none=True)
+    remote_addr = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+@audit_bp.route("/audit", methods=["GET"])
+@audit_bp.arguments(AuditQuerySchema, location="query")
+@audit_bp.response(200, AuditEntrySchema(many=True))
+def list_audit(query):
+    stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(query["limit"])
+    if query.get("resource_id"):
+        stmt = stmt.where(audit_log.c.resource_id == query["resource_id"])
+    with svc().c.factory() as session:
+        return [dict(r) for r in session.execute(stmt).mappings()]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    container = bootstrap.build(settings)
+    service = IntakeService(container)
+
+    def readiness() -> dict[str, str]:
+        return basic_readiness(container.engine, container.settings.kafka)
+
+    app = build_app(ServiceApp(
+        settings=container.settings,
+        title="job seekers, employers and vacancies",
+        policy=build_policy(service),
+        blueprints=[workers_bp, employers_bp, vacancies_bp, audit_bp],
+        readiness=readiness,
+    ))
+    app.extensions["intake"] = service
+    return app

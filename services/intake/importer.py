@@ -1,0 +1,161 @@
+"""Reading the spreadsheets a bureau keeps today: CSV (UTF-8, UTF-8 with BOM, GBK) or XLSX, Chinese or English headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from services.intake.domain.normalise import normalise_text, split_terms
+
+MAX_IMPORT_ROWS = 20_000
+
+# Column headers a bureau uses, mapped onto the API's field names.
+HEADERS = {
+    "national_id": ("身份证号", "身份证号码", "公民身份号码", "身份证"),
+    "name": ("姓名",),
+    "phone": ("手机号", "手机号码", "联系电话", "电话"),
+    "region_code": ("区划代码", "行政区划代码", "地区代码", "户籍地代码", "所在地代码"),
+    "skills": ("技能", "专业技能", "技能特长"),
+    "certificates": ("证书", "职业资格证书", "资格证书"),
+    "education": ("学历", "文化程度"),
+    "experience_years": ("工作年限", "从业年限"),
+    "desired_occupations": ("求职意向", "意向工种", "期望职业"),
+    "desired_wage_min": ("期望月薪", "期望工资", "最低期望工资"),
+    "willing_to_relocate": ("愿意外出", "愿意异地就业", "外出务工意愿"),
+    "target_regions": ("意向地区代码", "目标地区"),
+    "hardship": ("困难类别", "人员类别"),
+    "consent": ("同意", "同意授权", "本人同意"),
+}
+LIST_FIELDS = {"skills", "certificates", "desired_occupations", "target_regions", "hardship"}
+EDUCATION_WORDS = {
+    "无": "none", "文盲": "none", "小学": "primary", "初中": "junior_middle", "高中": "senior_middle",
+    "中专": "vocational", "技校": "vocational", "职高": "vocational", "大专": "college", "专科": "college",
+    "本科": "bachelor", "研究生": "postgraduate", "硕士": "postgraduate", "博士": "postgraduate",
+}
+HARDSHIP_WORDS = {
+    "下岗": "laid_off", "下岗失业": "laid_off", "失业": "unemployed", "零就业家庭": "zero_employment_household",
+    "残疾": "disabled", "残疾人": "disabled", "低保": "low_income", "低收入": "low_income", "其他": "other",
+}
+YES = {"是", "yes", "y", "true", "1", "愿意", "同意", "√"}
+NO = {"否", "no", "n", "false", "0", "不愿意", "不同意", ""}
+
+
+class UnreadableFile(ValueError):
+    pass
+
+
+def _header_map(headers: list[str]) -> dict[int, str]:
+    lookup = {}
+    for field, names in HEADERS.items():
+        lookup[field] = field
+        for name in names:
+            lookup[name] = field
+    mapping = {}
+    for index, header in enumerate(headers):
+        key = normalise_text(str(header or "")).strip()
+        if key in lookup:
+            mapping[index] = lookup[key]
+        elif key.lower() in lookup:
+            mapping[index] = lookup[key.lower()]
+    if "national_id" not in mapping.values():
+        raise UnreadableFile("no national ID column (身份证号 or national_id) in the header row")
+    return mapping
+
+
+def _decode_csv(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")  # a superset of GBK, as Excel on a Chinese Windows writes it
+    except UnicodeDecodeError:
+        raise UnreadableFile("the CSV is neither UTF-8 nor GBK") from None
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return normalise_text(str(value))
+
+
+def _row_to_body(cells: list, mapping: dict[int, str]) -> dict:
+    body: dict = {}
+    for index, field in mapping.items():
+        raw = _cell(cells[index]) if index < len(cells) else ""
+        if field in LIST_FIELDS:
+            terms = split_terms(raw)
+            if field == "hardship":
+                terms = [HARDSHIP_WORDS.get(t, t) for t in terms]
+            body[field] = terms
+        elif field == "education":
+            if raw:
+                body[field] = EDUCATION_WORDS.get(raw, raw)
+        elif field in ("experience_years",):
+            if raw:
+                body[field] = raw
+        elif field == "desired_wage_min":
+            if raw:
+                body[field] = raw
+        elif field in ("willing_to_relocate", "consent"):
+            lowered = raw.lower()
+            value = True if lowered in YES else False if lowered in NO else raw
+            body[field] = {"data_processing": value} if field == "consent" else value
+        else:
+            body[field] = raw
+    return body
+
+
+def read_rows(filename: str, data: bytes) -> Iterator[tuple[int, dict]]:
+    """Yield (spreadsheet row number, request-shaped body) for each non-empty data row."""
+    name = (filename or "").lower()
+    if name.endswith((".xlsx", ".xlsm")) or data[:2] == b"PK":
+        yield from _read_xlsx(data)
+    else:
+        yield from _read_csv(data)
+
+
+def _read_csv(data: bytes) -> Iterator[tuple[int, dict]]:
+    text = _decode_csv(data)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        headers = next(reader)
+    except StopIteration:
+        raise UnreadableFile("the file is empty") from None
+    mapping = _header_map(headers)
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if number - 1 > MAX_IMPORT_ROWS:
+            raise UnreadableFile(f"more than {MAX_IMPORT_ROWS} rows: split the file")
+        yield number, _row_to_body(cells, mapping)
+
+
+def _read_xlsx(data: bytes) -> Iterator[tuple[int, dict]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+        raise UnreadableFile("not a readable XLSX workbook") from None
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        try:
+            headers = list(next(rows))
+        except StopIteration:
+            raise UnreadableFile("the workbook is empty") from None
+        mapping = _header_map([str(h) if h is not None else "" for h in headers])
+        for number, cells in enumerate(rows, start=2):
+            if not any(c not in (None, "") for c in cells):
+                continue
+            if number - 1 > MAX_IMPORT_ROWS:
+                raise UnreadableFile(f"more than {MAX_IMPORT_ROWS} rows: split the file")
+            yield number, _row_to_body(list(cells), mapping)
+    finally:
+        book.close()
