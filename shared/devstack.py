@@ -77,7 +77,7 @@ def stop_pids(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     deadline = time.monotonic() + grace_s
     alive = list(pids)
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _alive(p)]
+        alive = [p for p in alive if pid_alive(p)]
         if alive:
             time.sleep(0.1)
     for pid in alive:
@@ -90,7 +90,7 @@ def stop_pids(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     return alive
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -288,7 +288,7 @@ def stop_recorded(data_dir: Path) -> list[int]:
     if not state.exists():
         return []
     pids = json.loads(state.read_text()).get("pids", [])
-    running = [p for p in pids if _alive(p)]
+    running = [p for p in pids if pid_alive(p)]
     stop_pids(running)
     state.unlink()
     return running

@@ -99,6 +99,12 @@ class JobbridgeApi(Api):
             return validation_response(data["messages"])
         if isinstance(error, RequestEntityTooLarge):
             return jsonify(error_body(413, "too_large", "request body is over the size limit")), 413
+        if error.code == 400 and "messages" in data:
+            # webargs' answer to a body that is not JSON: say so, and why, in the contract's shape.
+            cause = getattr(error, "exc", None)
+            reason = f": {cause}" if cause else ""
+            return jsonify(error_body(400, "bad_request", f"the body is not valid JSON{reason}",
+                                      _flatten(data["messages"]))), 400
         code = (error.name or "error").lower().replace(" ", "_")
         message = data.get("message") or error.description or error.name
         status = error.code or 500
@@ -278,3 +284,16 @@ def basic_readiness(engine, kafka) -> dict[str, str]:
         checks["database"] = f"unreachable: {exc.__class__.__name__}"
     checks["broker"] = "ok" if broker_reachable(kafka, 1.0) else "unreachable"
     return checks
+
+
+def settings_or_exit(service: str):
+    """The service's settings, or one line on stderr and exit code 4 (gunicorn: the app failed to load)."""
+    import sys
+
+    from shared.config import ConfigError, load_settings
+
+    try:
+        return load_settings(service)
+    except ConfigError as exc:
+        print(f"jobbridge {service}: configuration: {exc}", file=sys.stderr)
+        raise SystemExit(4) from None

@@ -31,7 +31,7 @@ from services.intake.schemas import (
 )
 from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.http import ServiceApp, basic_readiness, build_app, principal
+from shared.http import ServiceApp, basic_readiness, build_app, settings_or_exit, principal
 
 workers_bp = Blueprint("workers", __name__, description="Job seekers")
 employers_bp = Blueprint("employers", __name__, description="Employers")
@@ -95,7 +95,8 @@ class ImportFormSchema(Schema):
 
 
 class ImportFileSchema(Schema):
-    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"}, validate=validate.Length(min=1))
+    # An upload is a FileStorage, which has no len(): emptiness is checked on its bytes in the view.
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
 @workers_bp.route("/workers/import", methods=["POST"])
@@ -192,7 +193,7 @@ def list_audit(query):
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    container = bootstrap.build(settings)
+    container = bootstrap.build(settings or settings_or_exit("intake"))
     service = IntakeService(container)
 
     def readiness() -> dict[str, str]:
