@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -173,6 +174,19 @@ class ExportIncomeRecordedV1(_Payload):
     batch_id = _Str(required=True)
     period = _Str(required=True, validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$"))
     amount = fields.Integer(required=True)
+    replaced = fields.Boolean(load_default=False)  # true: a correction of the amount sent before for this period
+
+
+class ExportBatchUpdatedV1(_Payload):
+    """Something happened to a batch after it left: an arrival, a check-in, or an early return."""
+
+    batch_id = _Str(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    change = _Str(required=True, validate=validate.OneOf(("arrival", "checkin", "return")))
+    worker_ids = fields.List(fields.String(), required=True)
+    on = fields.Date(required=True)
+    reason_code = _Str(allow_none=True, load_default=None)  # why a worker came back early
+    status = _Str(required=True)  # the batch's status after the change: departed | arrived | returned
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,7 @@ _TYPES: list[EventType] = [
     EventType("PlacementEnded", 1, TOPIC_PLACEMENTS, PlacementEndedV1, "placement_id"),
     EventType("ExportBatchCreated", 1, TOPIC_PLACEMENTS, ExportBatchCreatedV1, "batch_id"),
     EventType("ExportIncomeRecorded", 1, TOPIC_PLACEMENTS, ExportIncomeRecordedV1, "batch_id"),
+    EventType("ExportBatchUpdated", 1, TOPIC_PLACEMENTS, ExportBatchUpdatedV1, "batch_id"),
 ]
 EVENT_TYPES: dict[tuple[str, int], EventType] = {(t.name, t.version): t for t in _TYPES}
 LATEST: dict[str, EventType] = {}
@@ -251,6 +266,13 @@ class Envelope:
         ]
 
 
+@cache
+def _schema(cls: type[Schema]) -> Schema:
+    """One instance per payload schema: building one costs more than using it (a bulk import builds 10,000
+    events), and an instance keeps no state between loads and dumps."""
+    return cls()
+
+
 def make_event(event_type: str, payload: Mapping[str, Any], *, producer: str) -> Envelope:
     """Build the envelope of a new event at the latest version, validating its payload against the schema."""
     kind = LATEST.get(event_type)
@@ -259,7 +281,7 @@ def make_event(event_type: str, payload: Mapping[str, Any], *, producer: str) ->
     leaked = FORBIDDEN_PAYLOAD_FIELDS.intersection(payload)
     if leaked:
         raise ValueError(f"personal fields {sorted(leaked)} must not be put in events")
-    schema = kind.schema()
+    schema = _schema(kind.schema)
     data = schema.dump(payload)
     errors = schema.validate(data)
     if errors:
@@ -311,7 +333,7 @@ def decode(raw: bytes | None) -> Envelope:
         payload = upcaster(dict(payload))
         version += 1
     try:
-        loaded = latest.schema().load(payload)
+        loaded = _schema(latest.schema).load(payload)
     except ValidationError as exc:
         raise UndecodableEvent(f"{name} payload invalid: {json.dumps(exc.messages, ensure_ascii=False)[:300]}") from None
     try:

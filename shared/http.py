@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import UUIDConverter
 
 from shared import logs, metrics
 from shared.auth import AuthError, Principal, verify_token
@@ -114,6 +116,20 @@ class JobbridgeApi(Api):
         return response, status
 
 
+class AggregateId(UUIDConverter):
+    """`<id:worker_id>`: an id as the services issue them (a UUID), given to the view as a lower-case string.
+
+    Anything else cannot name a record: routing answers 404 before the text reaches a query (a NUL byte in a
+    path would otherwise make PostgreSQL fail the request).
+    """
+
+    def to_python(self, value: str) -> str:  # type: ignore[override]
+        return str(uuid.UUID(value))
+
+    def to_url(self, value) -> str:  # type: ignore[override]
+        return str(value)
+
+
 @dataclass
 class ServiceApp:
     """What create_app needs to know about one service."""
@@ -138,6 +154,7 @@ def build_app(spec: ServiceApp) -> Flask:
     settings = spec.settings
     logs.configure(settings.service, settings.log_level)
     app = Flask(f"jobbridge.{settings.service}")
+    app.url_map.converters["id"] = AggregateId
     app.config.update(
         API_TITLE=f"jobbridge {settings.service}: {spec.title}",
         API_VERSION="1",
@@ -227,6 +244,10 @@ def build_app(spec: ServiceApp) -> Flask:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return api.handle_http_exception(exc)
+        if isinstance(exc, RecursionError):
+            # json.loads gives up on [[[[...]]]] nested thousands deep: the body is at fault, not the service.
+            return jsonify(error_body(400, "bad_request", "the body is nested too deeply",
+                                      {"body": ["nested too deeply"]})), 400
         log.exception("unhandled error", extra={"endpoint": request.endpoint})
         return jsonify(error_body(500, "internal", "internal error")), 500
 

@@ -18,6 +18,7 @@ from services.intake.schemas import (
     EmployerCreateSchema,
     EmployerSchema,
     ImportResultSchema,
+    Text,
     VacancyCreateSchema,
     VacancyPageSchema,
     VacancyQuerySchema,
@@ -31,7 +32,7 @@ from services.intake.schemas import (
 )
 from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.http import ServiceApp, basic_readiness, build_app, settings_or_exit, principal
+from shared.http import ServiceApp, basic_readiness, build_app, principal, settings_or_exit
 
 workers_bp = Blueprint("workers", __name__, description="Job seekers")
 employers_bp = Blueprint("employers", __name__, description="Employers")
@@ -68,20 +69,20 @@ def list_workers(query):
     return svc().list_workers(query, actor=principal())
 
 
-@workers_bp.route("/workers/<string:worker_id>", methods=["GET"])
+@workers_bp.route("/workers/<id:worker_id>", methods=["GET"])
 @workers_bp.response(200, WorkerSchema)
 def get_worker(worker_id):
     return svc().get_worker(worker_id, actor=principal(), remote_addr=_addr())
 
 
-@workers_bp.route("/workers/<string:worker_id>", methods=["PATCH"])
+@workers_bp.route("/workers/<id:worker_id>", methods=["PATCH"])
 @workers_bp.arguments(WorkerUpdateSchema)
 @workers_bp.response(200, WorkerSchema)
 def update_worker(data, worker_id):
     return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr())
 
 
-@workers_bp.route("/workers/<string:worker_id>", methods=["DELETE"])
+@workers_bp.route("/workers/<id:worker_id>", methods=["DELETE"])
 @workers_bp.response(204)
 def erase_worker(worker_id):
     """Erase a worker's personal data here and, through WorkerErased, in every service."""
@@ -124,7 +125,7 @@ def create_employer(data):
     return svc().get_employer(values["id"], actor=principal())
 
 
-@employers_bp.route("/employers/<string:employer_id>", methods=["GET"])
+@employers_bp.route("/employers/<id:employer_id>", methods=["GET"])
 @employers_bp.response(200, EmployerSchema)
 def get_employer(employer_id):
     return svc().get_employer(employer_id, actor=principal())
@@ -145,20 +146,20 @@ def list_vacancies(query):
     return svc().list_vacancies(query, actor=principal())
 
 
-@vacancies_bp.route("/vacancies/<string:vacancy_id>", methods=["GET"])
+@vacancies_bp.route("/vacancies/<id:vacancy_id>", methods=["GET"])
 @vacancies_bp.response(200, VacancySchema)
 def get_vacancy(vacancy_id):
     return svc().get_vacancy(vacancy_id)
 
 
-@vacancies_bp.route("/vacancies/<string:vacancy_id>", methods=["PATCH"])
+@vacancies_bp.route("/vacancies/<id:vacancy_id>", methods=["PATCH"])
 @vacancies_bp.arguments(VacancyUpdateSchema)
 @vacancies_bp.response(200, VacancySchema)
 def update_vacancy(data, vacancy_id):
     return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr())
 
 
-@vacancies_bp.route("/vacancies/<string:vacancy_id>/close", methods=["POST"])
+@vacancies_bp.route("/vacancies/<id:vacancy_id>/close", methods=["POST"])
 @vacancies_bp.arguments(CloseSchema)
 @vacancies_bp.response(200, VacancySchema)
 def close_vacancy(data, vacancy_id):
@@ -166,7 +167,7 @@ def close_vacancy(data, vacancy_id):
 
 
 class AuditQuerySchema(Schema):
-    resource_id = fields.String(validate=validate.Length(max=100))
+    resource_id = Text(validate=validate.Length(max=100))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

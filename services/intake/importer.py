@@ -114,29 +114,59 @@ def _row_to_body(cells: list, mapping: dict[int, str]) -> dict:
 def read_rows(filename: str, data: bytes) -> Iterator[tuple[int, dict]]:
     """Yield (spreadsheet row number, request-shaped body) for each non-empty data row."""
     name = (filename or "").lower()
+    if name.endswith(".xls") or data[:4] == OLE_MAGIC:
+        raise UnreadableFile("an old .xls workbook: save it as .xlsx or CSV")
     if name.endswith((".xlsx", ".xlsm")) or data[:2] == b"PK":
-        yield from _read_xlsx(data)
+        yield from _bodies(_xlsx_cells(data))
     else:
-        yield from _read_csv(data)
+        yield from _bodies(_csv_cells(data))
 
 
-def _read_csv(data: bytes) -> Iterator[tuple[int, dict]]:
-    text = _decode_csv(data)
-    reader = csv.reader(io.StringIO(text))
-    try:
-        headers = next(reader)
-    except StopIteration:
-        raise UnreadableFile("the file is empty") from None
-    mapping = _header_map(headers)
-    for number, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"
+# A bureau's sheet often has a title (and a date or unit line) above the header row.
+HEADER_SEARCH_ROWS = 5
+
+
+def _blank(cells) -> bool:
+    return not any(c is not None and str(c).strip() for c in cells)
+
+
+def _bodies(numbered_cells: Iterator[tuple[int, list]]) -> Iterator[tuple[int, dict]]:
+    mapping: dict[int, str] | None = None
+    seen_any = False
+    data_rows = 0
+    for number, cells in numbered_cells:
+        if _blank(cells):
             continue
-        if number - 1 > MAX_IMPORT_ROWS:
+        seen_any = True
+        if mapping is None:
+            if number > HEADER_SEARCH_ROWS:
+                break
+            try:
+                mapping = _header_map(["" if c is None else str(c) for c in cells])
+            except UnreadableFile:
+                pass
+            continue
+        data_rows += 1
+        if data_rows > MAX_IMPORT_ROWS:
             raise UnreadableFile(f"more than {MAX_IMPORT_ROWS} rows: split the file")
         yield number, _row_to_body(cells, mapping)
+    if not seen_any:
+        raise UnreadableFile("the file is empty")
+    if mapping is None:
+        raise UnreadableFile(
+            f"no national ID column (身份证号 or national_id) in a header row among the first {HEADER_SEARCH_ROWS} rows")
 
 
-def _read_xlsx(data: bytes) -> Iterator[tuple[int, dict]]:
+def _csv_cells(data: bytes) -> Iterator[tuple[int, list]]:
+    reader = csv.reader(io.StringIO(_decode_csv(data)))
+    try:
+        yield from enumerate(reader, start=1)
+    except csv.Error as exc:  # a field over the csv module's size limit, a broken quote in strict mode
+        raise UnreadableFile(f"not a readable CSV (line {reader.line_num}: {exc})") from None
+
+
+def _xlsx_cells(data: bytes) -> Iterator[tuple[int, list]]:
     from openpyxl import load_workbook
 
     try:
@@ -144,18 +174,18 @@ def _read_xlsx(data: bytes) -> Iterator[tuple[int, dict]]:
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
         raise UnreadableFile("not a readable XLSX workbook") from None
     try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        try:
-            headers = list(next(rows))
-        except StopIteration:
-            raise UnreadableFile("the workbook is empty") from None
-        mapping = _header_map([str(h) if h is not None else "" for h in headers])
-        for number, cells in enumerate(rows, start=2):
-            if not any(c not in (None, "") for c in cells):
-                continue
-            if number - 1 > MAX_IMPORT_ROWS:
-                raise UnreadableFile(f"more than {MAX_IMPORT_ROWS} rows: split the file")
-            yield number, _row_to_body(list(cells), mapping)
+        if not book.worksheets:
+            raise UnreadableFile("the workbook has no worksheet")
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        number = 0
+        while True:
+            try:
+                cells = next(rows)
+            except StopIteration:
+                return
+            except Exception:  # noqa: BLE001 - a damaged sheet fails while it is read, in as many ways
+                raise UnreadableFile(f"the first worksheet cannot be read after row {number}") from None
+            number += 1
+            yield number, list(cells)
     finally:
         book.close()

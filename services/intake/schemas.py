@@ -6,6 +6,7 @@ every error names its field and the reason.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -27,6 +28,23 @@ MAX_TERM_LEN = 40
 class Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+# C0 and C1 control characters other than tab, line feed and carriage return (which normalisation turns into
+# spaces), and lone surrogates: no name, skill or title holds them, and PostgreSQL cannot store a NUL byte.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class Text(fields.String):
+    """A string of printable characters."""
+
+    default_error_messages = {"unprintable": "must not contain control characters"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _UNPRINTABLE.search(text):
+            raise self.make_error("unprintable")
+        return text
 
 
 def _domain(rule):
@@ -78,8 +96,17 @@ def _blank():
     raise ValidationError("must not be blank")
 
 
-Terms = lambda **kw: fields.List(fields.String(validate=validate.Length(max=200)), validate=_terms, **kw)  # noqa: E731
-Wage = lambda **kw: fields.Integer(validate=validate.Range(min=0, max=1_000_000), **kw)  # noqa: E731
+class WholeNumber(fields.Integer):
+    """An integer that refuses 3500.5 instead of quietly keeping 3500; "3500" from a spreadsheet cell is fine."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+Terms = lambda **kw: fields.List(Text(validate=validate.Length(max=200)), validate=_terms, **kw)  # noqa: E731
+Wage = lambda **kw: WholeNumber(validate=validate.Range(min=0, max=1_000_000), **kw)  # noqa: E731
 
 
 class ConsentSchema(Strict):
@@ -87,37 +114,37 @@ class ConsentSchema(Strict):
 
 
 class WorkerCreateSchema(Strict):
-    national_id = fields.String(required=True, validate=[validate.Length(min=1, max=30), _domain(_national_id)])
-    name = fields.String(required=True, validate=_text(50))
-    phone = fields.String(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
-    region_code = fields.String(required=True, validate=_county)
+    national_id = Text(required=True, validate=[validate.Length(min=1, max=30), _domain(_national_id)])
+    name = Text(required=True, validate=_text(50))
+    phone = Text(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
+    region_code = Text(required=True, validate=_county)
     skills = Terms(load_default=list)
     certificates = Terms(load_default=list)
-    education = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(EDUCATION))
+    education = Text(load_default=None, allow_none=True, validate=validate.OneOf(EDUCATION))
     experience_years = fields.Float(load_default=0, validate=validate.Range(min=0, max=60))
     desired_occupations = Terms(load_default=list)
     desired_wage_min = Wage(load_default=None, allow_none=True)
     willing_to_relocate = fields.Boolean(load_default=False)
-    target_regions = fields.List(fields.String(validate=_region), load_default=list, validate=validate.Length(max=20))
-    hardship = fields.List(fields.String(validate=validate.OneOf(HARDSHIP)), load_default=list, validate=validate.Length(max=6))
+    target_regions = fields.List(Text(validate=_region), load_default=list, validate=validate.Length(max=20))
+    hardship = fields.List(Text(validate=validate.OneOf(HARDSHIP)), load_default=list, validate=validate.Length(max=6))
     consent = fields.Nested(ConsentSchema, required=True)
 
 
 class WorkerUpdateSchema(Strict):
     """What may change after registration; the national ID (and so birth date and gender) may not."""
 
-    name = fields.String(validate=_text(50))
-    phone = fields.String(validate=[validate.Length(max=30), _domain(validate_mobile)])
-    region_code = fields.String(validate=_county)
+    name = Text(validate=_text(50))
+    phone = Text(validate=[validate.Length(max=30), _domain(validate_mobile)])
+    region_code = Text(validate=_county)
     skills = Terms()
     certificates = Terms()
-    education = fields.String(allow_none=True, validate=validate.OneOf(EDUCATION))
+    education = Text(allow_none=True, validate=validate.OneOf(EDUCATION))
     experience_years = fields.Float(validate=validate.Range(min=0, max=60))
     desired_occupations = Terms()
     desired_wage_min = Wage(allow_none=True)
     willing_to_relocate = fields.Boolean()
-    target_regions = fields.List(fields.String(validate=_region), validate=validate.Length(max=20))
-    hardship = fields.List(fields.String(validate=validate.OneOf(HARDSHIP)), validate=validate.Length(max=6))
+    target_regions = fields.List(Text(validate=_region), validate=validate.Length(max=20))
+    hardship = fields.List(Text(validate=validate.OneOf(HARDSHIP)), validate=validate.Length(max=6))
 
     @validates_schema
     def not_empty(self, data, **_kwargs):
@@ -152,10 +179,10 @@ class WorkerSchema(Schema):
 
 
 class WorkerQuerySchema(Strict):
-    region = fields.String(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
-    skill = fields.String(validate=validate.Length(min=1, max=MAX_TERM_LEN))
+    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    skill = Text(validate=validate.Length(min=1, max=MAX_TERM_LEN))
     is_4050 = fields.Boolean()
-    status = fields.String(validate=validate.OneOf(("active", "placed", "erased")))
+    status = Text(validate=validate.OneOf(("active", "placed", "erased")))
     willing_to_relocate = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
@@ -169,10 +196,10 @@ class WorkerPageSchema(Schema):
 
 
 class EmployerCreateSchema(Strict):
-    name = fields.String(required=True, validate=_text(200))
-    credit_code = fields.String(required=True, validate=[validate.Length(max=30), _domain(validate_credit_code)])
-    region_code = fields.String(required=True, validate=_region)
-    contact_phone = fields.String(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
+    name = Text(required=True, validate=_text(200))
+    credit_code = Text(required=True, validate=[validate.Length(max=30), _domain(validate_credit_code)])
+    region_code = Text(required=True, validate=_region)
+    contact_phone = Text(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
 
 
 class EmployerSchema(Schema):
@@ -190,16 +217,16 @@ def _future_or_today(value: date) -> None:
 
 
 class VacancyFieldsMixin:
-    title = fields.String(validate=_text(200))
-    occupation = fields.String(validate=_text(200))
+    title = Text(validate=_text(200))
+    occupation = Text(validate=_text(200))
     required_skills = Terms()
     preferred_skills = Terms()
     required_certificates = Terms()
-    region_code = fields.String(validate=_region)
+    region_code = Text(validate=_region)
     wage_min = Wage(allow_none=True)
     wage_max = Wage(allow_none=True)
-    headcount = fields.Integer(validate=validate.Range(min=1, max=10_000))
-    vacancy_type = fields.String(validate=validate.OneOf(VACANCY_TYPES))
+    headcount = WholeNumber(validate=validate.Range(min=1, max=10_000))
+    vacancy_type = Text(validate=validate.OneOf(VACANCY_TYPES))
     accommodation = fields.Boolean()
     open_until = fields.Date(validate=_future_or_today)
 
@@ -211,17 +238,17 @@ class VacancyFieldsMixin:
 
 
 class VacancyCreateSchema(VacancyFieldsMixin, Strict):
-    employer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    title = fields.String(required=True, validate=_text(200))
-    occupation = fields.String(required=True, validate=_text(200))
+    employer_id = Text(required=True, validate=validate.Length(min=1, max=36))
+    title = Text(required=True, validate=_text(200))
+    occupation = Text(required=True, validate=_text(200))
     required_skills = Terms(load_default=list)
     preferred_skills = Terms(load_default=list)
     required_certificates = Terms(load_default=list)
-    region_code = fields.String(required=True, validate=_region)
+    region_code = Text(required=True, validate=_region)
     wage_min = Wage(required=True)
     wage_max = Wage(required=True)
-    headcount = fields.Integer(required=True, validate=validate.Range(min=1, max=10_000))
-    vacancy_type = fields.String(required=True, validate=validate.OneOf(VACANCY_TYPES))
+    headcount = WholeNumber(required=True, validate=validate.Range(min=1, max=10_000))
+    vacancy_type = Text(required=True, validate=validate.OneOf(VACANCY_TYPES))
     accommodation = fields.Boolean(load_default=False)
     open_until = fields.Date(required=True, validate=_future_or_today)
 
@@ -256,10 +283,10 @@ class VacancySchema(Schema):
 
 
 class VacancyQuerySchema(Strict):
-    region = fields.String(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
-    type = fields.String(validate=validate.OneOf(VACANCY_TYPES))
-    status = fields.String(validate=validate.OneOf(("open", "closed")))
-    employer_id = fields.String(validate=validate.Length(max=36))
+    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    type = Text(validate=validate.OneOf(VACANCY_TYPES))
+    status = Text(validate=validate.OneOf(("open", "closed")))
+    employer_id = Text(validate=validate.Length(max=36))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
@@ -272,7 +299,7 @@ class VacancyPageSchema(Schema):
 
 
 class CloseSchema(Strict):
-    reason = fields.String(load_default="closed_by_employer", validate=validate.OneOf(
+    reason = Text(load_default="closed_by_employer", validate=validate.OneOf(
         ("closed_by_employer", "filled", "cancelled", "expired")))
 
 

@@ -42,6 +42,8 @@ MINIMAL = {
     "ExportBatchCreated": {"batch_id": "b1", "destination_region": "440300", "employer_id": "e1",
                            "worker_ids": ["w1"], "departure_date": date(2026, 3, 1)},
     "ExportIncomeRecorded": {"batch_id": "b1", "period": "2026-04", "amount": 52000},
+    "ExportBatchUpdated": {"batch_id": "b1", "version": 2, "change": "return", "worker_ids": ["w1"],
+                           "on": date(2026, 4, 2), "reason_code": "family", "status": "departed"},
 }
 
 
