@@ -2,7 +2,8 @@
 
 import os
 
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Heartbeat files in memory, not on a possibly slow disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 accesslog = None  # request paths carry only ids, but the services' own JSON logs are the record
 keepalive = 5
 # Several services run side by side on one host: one shared control socket path would collide.

@@ -1,0 +1,145 @@
+"""The matching HTTP API: ranked vacancies for a worker, ranked workers for a vacancy, the model."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from services.matching import bootstrap
+from services.matching.handlers import MatchingService
+from services.matching.policy import build_policy
+from shared.config import Settings
+from shared.events import VACANCY_TYPES
+from shared.http import ServiceApp, basic_readiness, build_app, settings_or_exit
+
+matches_bp = Blueprint("matches", __name__, description="Ranked lists with explanations")
+model_bp = Blueprint("model", __name__, description="The ranking model")
+
+
+def svc() -> MatchingService:
+    return current_app.extensions["matching"]
+
+
+class WorkerMatchQuery(Schema):
+    class Meta:
+        unknown = "raise"
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    region = fields.String(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    vacancy_type = fields.String(validate=validate.OneOf(VACANCY_TYPES))
+
+
+class VacancyMatchQuery(Schema):
+    class Meta:
+        unknown = "raise"
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class RaiseRankSchema(Schema):
+    skill = fields.String()
+    kind = fields.String()
+    gain = fields.Float()
+    training = fields.String()
+
+
+class MatchItemSchema(Schema):
+    vacancy_id = fields.String()
+    worker_id = fields.String()
+    rank = fields.Integer()
+    score = fields.Float()
+    matched_skills = fields.List(fields.String())
+    missing_skills = fields.List(fields.String())
+    explanation = fields.Dict(keys=fields.String(), values=fields.Float())
+    raise_rank = fields.List(fields.Dict())
+
+
+class WorkerMatchesSchema(Schema):
+    worker_id = fields.String()
+    model_version = fields.String()
+    items = fields.List(fields.Nested(MatchItemSchema))
+
+
+class VacancyMatchesSchema(Schema):
+    vacancy_id = fields.String()
+    model_version = fields.String()
+    items = fields.List(fields.Nested(MatchItemSchema))
+
+
+@matches_bp.route("/workers/<string:worker_id>/matches", methods=["GET"])
+@matches_bp.arguments(WorkerMatchQuery, location="query")
+@matches_bp.response(200, WorkerMatchesSchema)
+def worker_matches(query, worker_id):
+    """Open vacancies for a worker, best first, each with why."""
+    return svc().matches_for_worker(worker_id, limit=query["limit"], region=query.get("region"),
+                                    vacancy_type=query.get("vacancy_type"))
+
+
+@matches_bp.route("/vacancies/<string:vacancy_id>/matches", methods=["GET"])
+@matches_bp.arguments(VacancyMatchQuery, location="query")
+@matches_bp.response(200, VacancyMatchesSchema)
+def vacancy_matches(query, vacancy_id):
+    """Active workers for a vacancy, best first, each with why (ids only: no personal data here)."""
+    return svc().matches_for_vacancy(vacancy_id, limit=query["limit"])
+
+
+class ModelSchema(Schema):
+    version = fields.String()
+    kind = fields.String()
+    trained_at = fields.DateTime(allow_none=True)
+    training_rows = fields.Integer()
+    metrics = fields.Dict()
+    description = fields.Dict()
+    outcomes_recorded = fields.Integer()
+    retrain_after_outcomes = fields.Integer()
+    history = fields.List(fields.Dict())
+    attribution = fields.List(fields.String())
+
+
+class RetrainSchema(Schema):
+    version = fields.String(allow_none=True)
+    promoted = fields.Boolean()
+    reason = fields.String()
+    trigger = fields.String()
+    training_rows = fields.Integer()
+    candidate_metrics = fields.Dict()
+    current_metrics = fields.Dict()
+    seconds = fields.Float()
+
+
+@model_bp.route("/model", methods=["GET"])
+@model_bp.response(200, ModelSchema)
+def get_model():
+    return svc().model_info()
+
+
+@model_bp.route("/model/retrain", methods=["POST"])
+@model_bp.response(200, RetrainSchema)
+def retrain_model():
+    """Retrain on every recorded outcome; the new model is promoted only if not worse on held-out outcomes."""
+    return svc().retrain(trigger="request")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    container = bootstrap.build(settings or settings_or_exit("matching"))
+    service = MatchingService(container)
+    stop = threading.Event()
+    threading.Thread(target=service.follow, args=(stop,), name="index-follow", daemon=True).start()
+
+    def readiness() -> dict[str, str]:
+        checks = basic_readiness(container.engine, container.settings.kafka)
+        checks["index"] = "ok" if service.ready else "loading"
+        return checks
+
+    app = build_app(ServiceApp(
+        settings=container.settings,
+        title="ranked matches and the model",
+        policy=build_policy(service),
+        blueprints=[matches_bp, model_bp],
+        readiness=readiness,
+    ))
+    app.extensions["matching"] = service
+    return app
