@@ -188,8 +188,11 @@ class Stack:
         env = dict(self.env)
         env["JOBBRIDGE_DATA_DIR"] = str(self.data_dir)
         prom = self.data_dir / "prom" / service
+        # Every process of the service writes its metric samples there: it must exist before the first one.
+        prom.mkdir(parents=True, exist_ok=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
-        env[f"{service.upper()}_PORT"] = str(self.ports[service])
+        if service in self.ports:  # a service run as worker processes only (no HTTP) has no port
+            env[f"{service.upper()}_PORT"] = str(self.ports[service])
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
@@ -213,8 +216,11 @@ class Stack:
         self.save()
         return proc
 
-    def start_worker(self, service: str, *, only: str | None = None, name: str | None = None) -> Proc:
-        env = self.service_env(service)
+    def start_worker(self, service: str, *, only: str | None = None, name: str | None = None,
+                     env: Mapping[str, str] | None = None) -> Proc:
+        """Start a worker process (consumer and relay, or `only` one of them); `env` adds variables for this
+        process alone, e.g. the consumer's fault-injection switch used by the chaos suite."""
+        env = {**self.service_env(service), **(env or {})}
         argv = [sys.executable, "-m", "shared.cli", "worker", service]
         if only:
             argv += ["--only", only]

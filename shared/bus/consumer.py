@@ -5,11 +5,18 @@ apply the batch in one database transaction, each record in a savepoint with its
 the inbox (a replay is a no-op); commit the transaction; only then commit the offsets. A record whose
 effect fails is retried on its own with backoff, then dead-lettered with the reason; the loop goes on.
 On SIGTERM the current batch is finished and committed and the consumer leaves its group.
+
+A broker that lost its data (the local one keeps nothing across a restart) comes back with its topics
+recreated and refilled from the outboxes, but this consumer's positions, kept in memory, belong to the old logs:
+reading on from them would skip whatever the refill put below them. So before a batch is applied (or an old
+commit retried) the ids of its topics are compared with those seen before, and a topic with a new id is read
+again from its beginning; the inbox skips what was applied already.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
-from shared.bus.kafka import ensure_topics, make_consumer
+from shared.bus.kafka import ensure_topics, make_admin, make_consumer
 from shared.bus.outbox import now
 from shared.config import Settings
 from shared.db import transaction
@@ -34,6 +41,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Session, Envelope], None]
 # Largest original message copied into a dead letter; beyond it the value is cut and a header says so.
 DLQ_VALUE_LIMIT = 512 * 1024
+# Fault injection, used by the chaos suite (tests/chaos) and inert when unset: set to n, the process dies
+# (exit status 137, as if SIGKILLed) right after the n-th batch's database commit and before its offsets are
+# committed: the one window in which a crash makes the broker redeliver what the inbox already holds.
+# Ignored when JOBBRIDGE_ENV=production.
+FAULT_KILL_AFTER_DB_COMMIT = "JOBBRIDGE_FAULT_KILL_AFTER_DB_COMMIT"
+
+
+def _fault_kill_after(settings: Settings) -> int:
+    raw = os.environ.get(FAULT_KILL_AFTER_DB_COMMIT, "").strip()
+    if not raw or settings.is_production:
+        return 0
+    return max(0, int(raw))
 
 
 @dataclass
@@ -66,6 +85,10 @@ class EventConsumer:
         self.client_id = client_id or f"{group_id}-consumer"
         self._consumer = None
         self._dlq: KafkaProducer | None = None
+        self._kill_after_batches = _fault_kill_after(settings)
+        self._batches = 0
+        self._admin = None
+        self._topic_ids: dict[str, str] = {}
 
     # --- dead letters ------------------------------------------------------------------------------------
 
@@ -116,6 +139,7 @@ class EventConsumer:
         applied: list[Envelope] = []
         duplicates = 0
         if good:
+            inbox_insert = self.inbox.insert()  # one statement for the batch: building one per event costs more
             try:
                 with transaction(self.factory) as session:
                     ids = [d.envelope.event_id for d in good]
@@ -130,9 +154,9 @@ class EventConsumer:
                         try:
                             with session.begin_nested():
                                 self.handle(session, env)
-                                session.execute(self.inbox.insert().values(
-                                    event_id=env.event_id, event_type=env.event_type, topic=d.record.topic,
-                                    processed_at=now()))
+                                session.execute(inbox_insert, {
+                                    "event_id": env.event_id, "event_type": env.event_type, "topic": d.record.topic,
+                                    "processed_at": now()})
                             seen.add(env.event_id)
                             applied.append(env)
                         except OperationalError:
@@ -210,6 +234,10 @@ class EventConsumer:
         consumer = make_consumer(self.settings.kafka, group_id=self.group_id, client_id=self.client_id, topics=self.topics)
         self._consumer = consumer
         log.info("consumer started", extra={"group": self.group_id, "topics": self.topics})
+        # Offsets of applied batches whose commit has not succeeded yet. A commit refused during a rebalance is
+        # tried again after the next poll: otherwise a partition that stays ours keeps no committed progress
+        # until new records arrive on it, and a restart would read it all again.
+        pending: dict = {}
         try:
             while not stop.is_set():
                 try:
@@ -219,27 +247,97 @@ class EventConsumer:
                     stop.wait(0.5)
                     continue
                 if not polled:
+                    if pending and self._recreated(consumer, pending, {tp.topic for tp in pending}) == set():
+                        pending = self._commit(consumer, pending)
+                    continue
+                recreated = self._recreated(consumer, pending, {tp.topic for tp in polled})
+                if recreated != set():
+                    # Not applied: the partitions of recreated topics were rewound; the others are read again.
+                    for tp, records in polled.items():
+                        if recreated is None or tp.topic not in recreated:
+                            consumer.seek(tp, records[0].offset)
+                    stop.wait(0.2)
                     continue
                 batch: list[Decoded] = []
-                offsets: dict = {}
                 for tp, records in polled.items():
                     for record in records:
                         batch.append(self._decode(record))
-                    offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                    pending[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
                 self._settle(batch, stop)
-                try:
-                    consumer.commit(offsets)
-                except (CommitFailedError, KafkaError) as exc:
-                    # A rebalance took the partitions: the new owner will see these again, and its inbox skips them.
-                    log.warning("offset commit failed", extra={"error": str(exc)[:200]})
+                self._maybe_die_before_offset_commit()
+                pending = self._commit(consumer, pending)
                 self._update_lag(consumer)
         finally:
             try:
+                if pending and self._recreated(consumer, pending, {tp.topic for tp in pending}) == set():
+                    self._commit(consumer, pending)
                 consumer.close()
             finally:
                 if self._dlq is not None:
                     self._dlq.close(timeout=2)
+                if self._admin is not None:
+                    self._admin.close()
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    def _recreated(self, consumer, pending: dict, topics: set[str]) -> set[str] | None:
+        """Which of `topics` were recreated since this consumer last looked (None: it cannot tell now).
+
+        A recreated topic (a new topic id) has its assigned partitions rewound to their beginning, and its
+        uncommitted offsets, which count records of the old log, are dropped.
+        """
+        try:
+            if self._admin is None:
+                self._admin = make_admin(self.settings.kafka, client_id=f"{self.client_id}-admin")
+            described = self._admin.describe_topics(sorted(topics))
+        except KafkaError as exc:
+            log.warning("cannot check the topics' identity yet", extra={"error": str(exc)[:200]})
+            if self._admin is not None:
+                self._admin.close()
+            self._admin = None
+            return None
+        current = {t["name"]: str(t["topic_id"]) for t in described if t.get("topic_id")}
+        recreated = {name for name, topic_id in current.items() if self._topic_ids.get(name, topic_id) != topic_id}
+        self._topic_ids.update(current)
+        if recreated:
+            log.warning("topics were recreated (the broker lost its data): reading them again from the beginning",
+                        extra={"topics": sorted(recreated)})
+            rewind = [tp for tp in consumer.assignment() if tp.topic in recreated]
+            if rewind:
+                consumer.seek_to_beginning(*rewind)
+            for tp in [tp for tp in pending if tp.topic in recreated]:
+                del pending[tp]
+        return recreated
+
+    def _commit(self, consumer, offsets: dict) -> dict:
+        """Commit the offsets of applied records; return those worth trying again (none, or all after a
+        retriable failure). Only partitions still assigned are committed."""
+        assigned = consumer.assignment()
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
+            return {}
+        try:
+            consumer.commit(offsets)
+            return {}
+        except CommitFailedError as exc:
+            # The group completed a rebalance without us: the partitions' new owners read these records again,
+            # and their inboxes skip them.
+            log.warning("offset commit failed; the records will be read again", extra={"error": str(exc)[:200]})
+            return {}
+        except KafkaError as exc:
+            # A rebalance in progress, the coordinator moving or unreachable: keep the offsets for the next try.
+            log.warning("offset commit failed; will retry", extra={"error": str(exc)[:200]})
+            return offsets
+
+    def _maybe_die_before_offset_commit(self) -> None:
+        if not self._kill_after_batches:
+            return
+        self._batches += 1
+        if self._batches >= self._kill_after_batches:
+            log.warning("fault injection: exiting between the database commit and the offset commit",
+                        extra={"batches": self._batches})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(137)  # no cleanup at all: a crash, not a shutdown
 
     def _settle(self, batch: list[Decoded], stop: threading.Event) -> None:
         """Apply a batch, waiting out database or broker outages rather than skipping records."""

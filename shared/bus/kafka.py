@@ -15,6 +15,11 @@ from shared.events import ALL_TOPICS
 log = logging.getLogger(__name__)
 
 
+# Topics are created only by `ensure_topics`, never as a side effect of a client's metadata request: after a
+# broker lost its data, a consumer would otherwise recreate its topics with the broker's default partition count
+# (measured on the local broker: 4 instead of 6), and a relay whose producer survived the restart would write
+# into them without ever finding its epoch topic gone, so without replaying its outbox.
+
 def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
     """An idempotent producer that waits for all in-sync replicas: acknowledged means stored."""
     return KafkaProducer(
@@ -28,6 +33,7 @@ def make_producer(settings: KafkaSettings, *, client_id: str) -> KafkaProducer:
         # Fail fast instead of blocking a minute when the broker is gone; the relay retries.
         max_block_ms=5000,
         max_request_size=settings.max_message_bytes,
+        allow_auto_create_topics=False,
         **settings.client_options(),
     )
 
@@ -43,6 +49,7 @@ def make_consumer(settings: KafkaSettings, *, group_id: str, client_id: str, top
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         max_poll_records=settings.max_poll_records,
         max_poll_interval_ms=settings.max_poll_interval_ms,
+        allow_auto_create_topics=False,
         **settings.client_options(),
     )
     if topics:
