@@ -141,7 +141,9 @@ class Settings:
     log_level: str = "INFO"
     rate_limit_writes: str = "600/minute"
     rate_limit_imports: str = "20/minute"
-    rate_limit_storage: str = "memory://"
+    # `database://`: counters in the service's own database, shared by all its gunicorn workers (shared.ratelimit);
+    # `redis://…`, `memcached://…`, `mongodb://…` as the `limits` library knows them; `memory://` per process.
+    rate_limit_storage: str = "database://"
     # Rules of the programme, not constants of the code.
     age_4050_female: int = 40
     age_4050_male: int = 50
@@ -241,9 +243,9 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         max_body_bytes=_int(env, "JOBBRIDGE_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         max_page_size=_int(env, "JOBBRIDGE_MAX_PAGE_SIZE", 200, minimum=1, maximum=10_000),
         log_level=_choice(env, "JOBBRIDGE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-        rate_limit_writes=_get(env, "JOBBRIDGE_RATE_LIMIT_WRITES", "600/minute") or "600/minute",
-        rate_limit_imports=_get(env, "JOBBRIDGE_RATE_LIMIT_IMPORTS", "20/minute") or "20/minute",
-        rate_limit_storage=_get(env, "JOBBRIDGE_RATE_LIMIT_STORAGE", None) or _default_limit_storage(data_dir),
+        rate_limit_writes=_rate_limit(env, "JOBBRIDGE_RATE_LIMIT_WRITES", "600/minute"),
+        rate_limit_imports=_rate_limit(env, "JOBBRIDGE_RATE_LIMIT_IMPORTS", "20/minute"),
+        rate_limit_storage=_limit_storage(env),
         age_4050_female=_int(env, "JOBBRIDGE_4050_FEMALE_AGE", 40, minimum=16, maximum=100),
         age_4050_male=_int(env, "JOBBRIDGE_4050_MALE_AGE", 50, minimum=16, maximum=100),
         referral_cap_multiple=_float(env, "JOBBRIDGE_REFERRAL_CAP_MULTIPLE", 3.0, minimum=1.0, maximum=100.0),
@@ -276,10 +278,33 @@ def _hardship_boosts(env: Mapping[str, str]) -> str | None:
     return raw
 
 
-def _default_limit_storage(data_dir: Path) -> str:
-    # Counters must be shared by all gunicorn workers of a service; SQLite-free and dependency-free, the
-    # limiter's memory storage is per process, so the default is a shared file store set up in shared.http.
-    return "memory://"
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    from limits import parse_many
+
+    value = _get(env, name, default) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a rate limit such as 600/minute") from None
+    return value
+
+
+_LIMIT_STORAGE_SCHEMES = ("database", "database+sqlite", "database+postgresql", "database+postgresql+psycopg",
+                          "memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel",
+                          "memcached", "mongodb", "mongodb+srv")
+
+
+def _limit_storage(env: Mapping[str, str]) -> str:
+    # The default keeps the counters in the service's own database, so all gunicorn workers of a service share
+    # them with nothing more to install; `memory://` would count per worker process.
+    value = _get(env, "JOBBRIDGE_RATE_LIMIT_STORAGE", "database://") or "database://"
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in _LIMIT_STORAGE_SCHEMES:
+        # Only the scheme is named: the rest of the URL may hold a password.
+        found = f"scheme {scheme!r}" if scheme else "no scheme"
+        raise ConfigError(f"JOBBRIDGE_RATE_LIMIT_STORAGE has {found}; expected one of "
+                          f"{', '.join(s + '://' for s in _LIMIT_STORAGE_SCHEMES)}")
+    return value
 
 
 def _check_fernet_key(key: str) -> None:

@@ -6,19 +6,28 @@ the table is refused for every role, so a new route cannot be forgotten open.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+import sqlalchemy as sa
+from apispec import BasePlugin
+from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
+from flask_limiter import ApplicationLimit, Limiter
+from flask_limiter.errors import RateLimitExceeded
 from flask_smorest import Api
-from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.routing import UUIDConverter
 
+import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
 from shared import logs, metrics
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
@@ -27,11 +36,14 @@ from shared.errors import DomainError
 log = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = frozenset({"healthz", "readyz", "metrics", "api-docs.openapi_json", "static"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_MAX_PAGE_SIZE = 200
 
 # A rule decides, for one role on one endpoint, whether the caller may go on. It receives the principal and
-# the URL's view arguments and returns True (go on) or False (answer 404: the object is outside the caller's
-# reach, and a 403 would confirm that it exists).
-Rule = Callable[[Principal, Mapping[str, Any]], bool]
+# the URL's view arguments and returns True (go on), False (answer 404: the object is missing or outside the
+# caller's reach, and a 403 would confirm that it exists) or 403 (the caller may see the object, so its
+# existence is no secret, but may not do this to it).
+Rule = Callable[[Principal, Mapping[str, Any]], "bool | int"]
 
 
 def allow(_principal: Principal, _args: Mapping[str, Any]) -> bool:
@@ -52,7 +64,10 @@ class Policy:
         rule = per_role.get(principal.role)
         if rule is None:
             return 403
-        return None if rule(principal, view_args) else 404
+        verdict = rule(principal, view_args)
+        if verdict is True:
+            return None
+        return 404 if verdict is False or verdict is None else int(verdict)
 
 
 def error_body(status: int, code: str, message: str, fields: Mapping[str, Any] | None = None, **extra) -> dict:
@@ -92,8 +107,45 @@ def validation_response(messages: Any) -> tuple[Response, int]:
     return jsonify(error_body(422, "invalid", message, fields)), 422
 
 
+class ErrorDetailSchema(Schema):
+    class Meta:
+        # Some errors carry facts next to the message (a duplicate's `worker_id`, a 429's `retry_after`).
+        unknown = INCLUDE
+
+    code = fields.String(required=True, metadata={"description": "what went wrong, e.g. invalid, not_found"})
+    message = fields.String(required=True, metadata={"description": "one sentence for a person"})
+    fields_ = fields.Dict(data_key="fields", required=True, keys=fields.String(), values=fields.List(fields.String()),
+                          metadata={"description": "each field at fault (dotted path) and the reasons"})
+
+
+class ErrorSchema(Schema):
+    """Every error answer: `{"error": {"code", "message", "fields", ...}}`; some errors add facts (e.g. the
+    `worker_id` a duplicate registration already has) next to `code`."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class ServerAnswersPlugin(BasePlugin):
+    """Documents, on every operation, what the HTTP server answers before the application sees the request:
+    gunicorn refuses a request line over its limit (4094 bytes) with 414 and an HTML page of its own."""
+
+    def init_spec(self, spec) -> None:
+        super().init_spec(spec)
+        spec.components.response("URI_TOO_LONG", {
+            "description": "Request line over the HTTP server's limit (answered by gunicorn, in HTML)",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        })
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        for operation in (operations or {}).values():
+            operation.setdefault("responses", {}).setdefault("414", "URI_TOO_LONG")
+
+
 class JobbridgeApi(Api):
-    """flask-smorest's Api, answering errors in the contract's shape."""
+    """flask-smorest's Api, answering errors in the contract's shape and documenting that shape."""
+
+    # Documents every error response (the `default` of each operation and the 422 of its arguments).
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
@@ -101,6 +153,8 @@ class JobbridgeApi(Api):
             return validation_response(data["messages"])
         if isinstance(error, RequestEntityTooLarge):
             return jsonify(error_body(413, "too_large", "request body is over the size limit")), 413
+        if isinstance(error, RateLimitExceeded):
+            return _too_many_requests(error)
         if error.code == 400 and "messages" in data:
             # webargs' answer to a body that is not JSON: say so, and why, in the contract's shape.
             cause = getattr(error, "exc", None)
@@ -113,7 +167,28 @@ class JobbridgeApi(Api):
         response = jsonify(error_body(status, code, message, data.get("errors")))
         for key, value in (data.get("headers") or {}).items():
             response.headers[key] = value
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(set(error.valid_methods) | {"OPTIONS"}))
         return response, status
+
+
+def _too_many_requests(error: RateLimitExceeded):
+    """429 in the contract's shape, with Retry-After: the seconds until the caller's window ends."""
+    window = error.limit.limit
+    retry_after = window.get_expiry()
+    limiter = current_app.extensions.get("jobbridge_limiter")
+    try:
+        current = limiter.current_limit if limiter is not None else None
+        if current is not None:
+            retry_after = current.reset_at - time.time()
+    except Exception:  # noqa: BLE001 - the window's length is a safe upper bound when the store is unreachable
+        log.warning("rate-limit window unknown", exc_info=True)
+    retry_after = max(1, min(int(math.ceil(retry_after)), window.get_expiry()))
+    response = jsonify(error_body(429, "too_many_requests",
+                                  f"too many requests: the limit is {window} per caller; retry after {retry_after} s",
+                                  limit=str(window), retry_after=retry_after))
+    response.headers["Retry-After"] = str(retry_after)
+    return response, 429
 
 
 class AggregateId(UUIDConverter):
@@ -140,6 +215,10 @@ class ServiceApp:
     blueprints: Iterable[Any]
     readiness: Callable[[], dict[str, str]]
     extensions: dict[str, Any] = field(default_factory=dict)
+    # Endpoints limited by `rate_limit_imports` instead of `rate_limit_writes` (bulk uploads).
+    import_endpoints: frozenset[str] = frozenset()
+    # The engine of the service's database: the home of the rate-limit counters (`database://`).
+    engine: sa.Engine | None = None
 
 
 def _bearer(req) -> str | None:
@@ -163,6 +242,7 @@ def build_app(spec: ServiceApp) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
+        JOBBRIDGE_MAX_PAGE_SIZE=settings.max_page_size,
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
             "security": [{"bearerAuth": []}],
@@ -170,9 +250,11 @@ def build_app(spec: ServiceApp) -> Flask:
     )
     app.json.ensure_ascii = False
     app.extensions["jobbridge"] = spec
-    api = JobbridgeApi(app)
-    for blueprint in spec.blueprints:
-        api.register_blueprint(blueprint)
+    api = JobbridgeApi(app, spec_kwargs={"extra_plugins": [ServerAnswersPlugin()]})
+    # In the app's context: bounds that come from the configuration (the page size) are documented as configured.
+    with app.app_context():
+        for blueprint in spec.blueprints:
+            api.register_blueprint(blueprint)
 
     @app.get("/healthz")
     def healthz():
@@ -189,20 +271,32 @@ def build_app(spec: ServiceApp) -> Flask:
         body, content_type = metrics.render()
         return Response(body, content_type=content_type)
 
+    # Three steps, in this order, before every view: who is calling (a bad token is remembered, not answered
+    # yet), the rate limits (keyed by the caller, so a flood of bad tokens is limited by address too), then
+    # 401 or the policy's 403/404.
     @app.before_request
-    def authenticate_and_authorize():
+    def authenticate():
         g.started = time.perf_counter()
         g.principal = None
-        endpoint = request.endpoint
-        if endpoint in PUBLIC_ENDPOINTS:
+        g.auth_error = None
+        if request.endpoint in PUBLIC_ENDPOINTS:
             return None
         if request.content_length is not None and request.content_length > settings.max_body_bytes:
             return jsonify(error_body(413, "too_large", "request body is over the size limit")), 413
+        if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+            # A chunked body has no Content-Length: werkzeug would cut it at the limit and parse the rest (a
+            # 2 MiB JSON body padded with spaces would pass). Read it here, up to one byte over the limit.
+            body = request.environ["wsgi.input"].read(settings.max_body_bytes + 1)
+            if len(body) > settings.max_body_bytes:
+                return jsonify(error_body(413, "too_large", "request body is over the size limit")), 413
+            request.environ["wsgi.input"] = io.BytesIO(body)
+            request.environ["CONTENT_LENGTH"] = str(len(body))
         token = _bearer(request)
         if token is None:
-            return _unauthorized("missing bearer token")
+            g.auth_error = "missing bearer token"
+            return None
         try:
-            principal = verify_token(
+            g.principal = verify_token(
                 token,
                 secret=settings.secret,
                 issuer=settings.jwt_issuer,
@@ -210,11 +304,21 @@ def build_app(spec: ServiceApp) -> Flask:
                 leeway_s=settings.jwt_leeway_s,
             )
         except AuthError as exc:
-            return _unauthorized(str(exc))
-        g.principal = principal
+            g.auth_error = str(exc)
+        return None
+
+    app.extensions["jobbridge_limiter"] = _limiter(app, spec)
+
+    @app.before_request
+    def authorize():
+        endpoint = request.endpoint
+        if endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if g.principal is None:
+            return _unauthorized(g.auth_error or "missing bearer token")
         if endpoint is None:
             return None  # 404/405 follow from routing
-        status = spec.policy.check(endpoint, principal, request.view_args or {})
+        status = spec.policy.check(endpoint, g.principal, request.view_args or {})
         if status == 403:
             return jsonify(error_body(403, "forbidden", "this role may not do that")), 403
         if status == 404:
@@ -254,6 +358,50 @@ def build_app(spec: ServiceApp) -> Flask:
     return app
 
 
+def _rate_key() -> str:
+    """Whose counter a request counts on: the token's subject, or the address of a caller without a valid token."""
+    principal_ = g.get("principal")
+    if principal_ is None:
+        return f"addr:{request.remote_addr or 'unknown'}"
+    sub = principal_.sub
+    # Keys are stored in a bounded column; a long subject is represented by its digest.
+    return f"sub:{sub}" if len(sub) <= 100 else "sub#" + hashlib.sha256(sub.encode()).hexdigest()
+
+
+def _limiter(app: Flask, spec: ServiceApp) -> Limiter:
+    """Fixed-window limits per caller: writes (POST/PUT/PATCH/DELETE) share one budget, imports have their own."""
+    settings = spec.settings
+    imports = spec.import_endpoints
+
+    def not_a_write() -> bool:
+        return request.method not in WRITE_METHODS or request.endpoint in imports
+
+    def not_an_import() -> bool:
+        return request.endpoint not in imports
+
+    storage_options: dict[str, Any] = {}
+    if settings.rate_limit_storage.split("://", 1)[0] == "database":
+        if spec.engine is None:
+            raise ValueError("the database:// rate-limit storage needs the service's engine")
+        storage_options["engine"] = spec.engine
+    limiter = Limiter(
+        _rate_key,
+        storage_uri=settings.rate_limit_storage,
+        storage_options=storage_options,
+        strategy="fixed-window",
+        application_limits=[
+            ApplicationLimit(settings.rate_limit_writes, scope="writes", exempt_when=not_a_write),
+            ApplicationLimit(settings.rate_limit_imports, scope="imports", exempt_when=not_an_import),
+        ],
+        # Headers on every write would cost two more reads of the store; a 429 carries Retry-After.
+        headers_enabled=False,
+        # A store that fails lets the request through (and logs): the database behind the write decides.
+        swallow_errors=True,
+    )
+    limiter.init_app(app)
+    return limiter
+
+
 def _unauthorized(reason: str):
     response = jsonify(error_body(401, "unauthorized", reason))
     response.headers["WWW-Authenticate"] = 'Bearer realm="jobbridge"'
@@ -268,28 +416,100 @@ def principal() -> Principal:
     return p
 
 
-def page_args(max_page_size: int) -> tuple[int, int]:
-    """Page and page size from the query string, bounded."""
-    from shared.errors import InvalidInput
+# --- request bounds shared by the services ----------------------------------------------------------------
 
-    fields: dict[str, list[str]] = {}
-    try:
-        page = int(request.args.get("page", "1"))
-        if page < 1:
-            fields["page"] = ["must be 1 or more"]
-    except ValueError:
-        fields["page"] = ["must be a whole number"]
-        page = 1
-    try:
-        per_page = int(request.args.get("per_page", "20"))
-        if not 1 <= per_page <= max_page_size:
-            fields["per_page"] = [f"must be between 1 and {max_page_size}"]
-    except ValueError:
-        fields["per_page"] = ["must be a whole number"]
-        per_page = 20
-    if fields:
-        raise InvalidInput("invalid paging", fields=fields)
-    return page, per_page
+# C0/C1 control characters (but tab, line feed, carriage return) and lone surrogates: no id, name or filter
+# value holds them, and PostgreSQL cannot store or compare a NUL byte.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(value: str) -> None:
+    """A marshmallow validator: refuse control characters."""
+    if _UNPRINTABLE.search(value):
+        raise ValidationError("must not contain control characters")
+
+
+class Bounded(validate.Length):
+    """`rule` behind a maximum length: one message either way, and the bound is visible to whoever checks that
+    every request field is bounded (tests/security/test_limits.py)."""
+
+    def __init__(self, rule: Callable[[Any], Any], max: int, error: str | None = None) -> None:  # noqa: A002
+        super().__init__(max=max, error=error)
+        self.rule = rule
+
+    def __call__(self, value):
+        super().__call__(value)
+        self.rule(value)
+        return value
+
+
+def max_page_size() -> int:
+    """JOBBRIDGE_MAX_PAGE_SIZE of the app at hand (the default outside an app)."""
+    if has_app_context():
+        return int(current_app.config.get("JOBBRIDGE_MAX_PAGE_SIZE", DEFAULT_MAX_PAGE_SIZE))
+    return DEFAULT_MAX_PAGE_SIZE
+
+
+class PageSize(validate.Range):
+    """1..JOBBRIDGE_MAX_PAGE_SIZE, read from the app that validates (and documents) the request."""
+
+    def __init__(self) -> None:
+        super().__init__(min=1, max=DEFAULT_MAX_PAGE_SIZE)
+
+    @property  # type: ignore[override]
+    def max(self) -> int:
+        return max_page_size()
+
+    @max.setter
+    def max(self, _value) -> None:
+        pass
+
+
+def per_page(default: int = 20) -> fields.Integer:
+    """The `per_page` query field: a page size capped by configuration."""
+    return fields.Integer(load_default=lambda: min(default, max_page_size()), validate=PageSize(),
+                          metadata={"description": f"page size (default {default}; at most JOBBRIDGE_MAX_PAGE_SIZE)"})
+
+
+# --- the audit log, as every service serves it to admins -------------------------------------------------
+
+class AuditQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    resource_id = fields.String(validate=[validate.Length(max=100), printable])
+    resource = fields.String(validate=[validate.Length(max=60), printable],
+                             metadata={"description": "e.g. worker, vacancy, referral, model"})
+    actor = fields.String(validate=[validate.Length(max=200), printable], metadata={"description": "token subject"})
+    action = fields.String(validate=[validate.Length(max=40), printable],
+                           metadata={"description": "e.g. create, update, erase, read_pii, retrain"})
+    before_id = fields.Integer(validate=validate.Range(min=1, max=2**62),
+                               metadata={"description": "entries older than this id (the next page)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime(metadata={"description": "when (UTC)"})
+    actor = fields.String(metadata={"description": "who: the token's subject, or system"})
+    role = fields.String()
+    action = fields.String(metadata={"description": "what"})
+    resource = fields.String()
+    resource_id = fields.String(allow_none=True)
+    remote_addr = fields.String(allow_none=True, metadata={"description": "from where"})
+    detail = fields.String(allow_none=True, metadata={"description": "ids and codes only, never personal values"})
+
+
+def list_audit_entries(factory, table: sa.Table, query: Mapping[str, Any]) -> list[dict]:
+    """Newest first, filtered by the query's fields."""
+    stmt = sa.select(table).order_by(table.c.id.desc()).limit(query["limit"])
+    for key in ("resource_id", "resource", "actor", "action"):
+        if query.get(key):
+            stmt = stmt.where(table.c[key] == query[key])
+    if query.get("before_id"):
+        stmt = stmt.where(table.c.id < query["before_id"])
+    with factory() as session:
+        return [dict(r) for r in session.execute(stmt).mappings()]
 
 
 def basic_readiness(engine, kafka) -> dict[str, str]:

@@ -264,7 +264,7 @@ class IntakeService:
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
-    def list_workers(self, query: Mapping[str, Any], *, actor: Principal) -> dict:
+    def list_workers(self, query: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
         stmt = sa.select(workers).where(workers.c.status != "erased")
         if actor.role == "caseworker":
             stmt = stmt.where(sa.or_(*[workers.c.region_code.startswith(p) for p in actor.regions]))
@@ -287,7 +287,18 @@ class IntakeService:
             rows = session.execute(
                 stmt.order_by(workers.c.registered_at.desc(), workers.c.id).limit(per_page).offset((page - 1) * per_page)
             ).mappings().all()
-        items = [self.present_worker(r, full=self.may_see_pii(actor, r["region_code"])) for r in rows]
+        full = [self.may_see_pii(actor, r["region_code"]) for r in rows]
+        items = [self.present_worker(r, full=f) for r, f in zip(rows, full, strict=True)]
+        shown = [r["id"] for r, f in zip(rows, full, strict=True) if f]
+        if shown:
+            # One audit row per worker shown with full personal data, as GET /workers/{id} writes: "who saw this
+            # worker's data" is then one query by resource_id, whichever way it was seen.
+            now = _now()
+            with transaction(self.c.factory) as session:
+                session.execute(audit_log.insert(), [
+                    {"at": now, "actor": actor.sub, "role": actor.role, "action": "read_pii", "resource": "worker",
+                     "resource_id": worker_id, "remote_addr": remote_addr, "status": None, "detail": "list"}
+                    for worker_id in shown])
         return {"items": items, "page": page, "per_page": per_page, "total": total}
 
     # --- employers ---------------------------------------------------------------------------------------
@@ -357,6 +368,9 @@ class IntakeService:
     def post_vacancy(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
         if actor.role == "employer" and data["employer_id"] != actor.employer_id:
             raise Forbidden("an employer may post only its own vacancies", fields={"employer_id": ["not the caller's"]})
+        if actor.role == "caseworker" and not actor.covers_region(data["region_code"]):
+            raise Forbidden("this caseworker may not post vacancies in that region",
+                            fields={"region_code": ["outside the caller's regions"]})
         now = _now()
         values = {
             "id": str(uuid.uuid4()),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from services.intake import bootstrap
 from services.intake.adapters.tables import audit_log
@@ -18,7 +17,6 @@ from services.intake.schemas import (
     EmployerCreateSchema,
     EmployerSchema,
     ImportResultSchema,
-    Text,
     VacancyCreateSchema,
     VacancyPageSchema,
     VacancyQuerySchema,
@@ -32,7 +30,16 @@ from services.intake.schemas import (
 )
 from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.http import ServiceApp, basic_readiness, build_app, principal, settings_or_exit
+from shared.http import (
+    AuditEntrySchema,
+    AuditQuerySchema,
+    ServiceApp,
+    basic_readiness,
+    build_app,
+    list_audit_entries,
+    principal,
+    settings_or_exit,
+)
 
 workers_bp = Blueprint("workers", __name__, description="Job seekers")
 employers_bp = Blueprint("employers", __name__, description="Employers")
@@ -65,8 +72,8 @@ def create_worker(data):
 @workers_bp.arguments(WorkerQuerySchema, location="query")
 @workers_bp.response(200, WorkerPageSchema)
 def list_workers(query):
-    """Workers in the caller's reach, filtered and paged."""
-    return svc().list_workers(query, actor=principal())
+    """Workers in the caller's reach, filtered and paged; each one shown with full personal data is audited."""
+    return svc().list_workers(query, actor=principal(), remote_addr=_addr())
 
 
 @workers_bp.route("/workers/<id:worker_id>", methods=["GET"])
@@ -160,37 +167,18 @@ def update_vacancy(data, vacancy_id):
 
 
 @vacancies_bp.route("/vacancies/<id:vacancy_id>/close", methods=["POST"])
-@vacancies_bp.arguments(CloseSchema)
+@vacancies_bp.arguments(CloseSchema, required=False)
 @vacancies_bp.response(200, VacancySchema)
 def close_vacancy(data, vacancy_id):
     return svc().close_vacancy(vacancy_id, reason=data["reason"], actor=principal(), remote_addr=_addr())
-
-
-class AuditQuerySchema(Schema):
-    resource_id = Text(validate=validate.Length(max=100))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-
-
-class AuditEntrySchema(Schema):
-    at = fields.DateTime()
-    actor = fields.String()
-    role = fields.String()
-    action = fields.String()
-    resource = fields.String()
-    resource_id = fields.String(allow_none=True)
-    remote_addr = fields.String(allow_none=True)
-    detail = fields.String(allow_none=True)
 
 
 @audit_bp.route("/audit", methods=["GET"])
 @audit_bp.arguments(AuditQuerySchema, location="query")
 @audit_bp.response(200, AuditEntrySchema(many=True))
 def list_audit(query):
-    stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(query["limit"])
-    if query.get("resource_id"):
-        stmt = stmt.where(audit_log.c.resource_id == query["resource_id"])
-    with svc().c.factory() as session:
-        return [dict(r) for r in session.execute(stmt).mappings()]
+    """Who did what to which record, when and from where: newest first (admin)."""
+    return list_audit_entries(svc().c.factory, audit_log, query)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -206,6 +194,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         policy=build_policy(service),
         blueprints=[workers_bp, employers_bp, vacancies_bp, audit_bp],
         readiness=readiness,
+        import_endpoints=frozenset({"workers.import_workers"}),
+        engine=container.engine,
     ))
     app.extensions["intake"] = service
     return app

@@ -26,6 +26,13 @@ def build_policy(service) -> Policy:
         owner = service.vacancy_owner(args["vacancy_id"])
         return owner is not None and owner["vacancy_type"] == "cross_region"
 
+    def vacancy_in_region(p: Principal, args) -> bool | int:
+        # Caseworkers read every vacancy, so one outside their regions is no secret: 403, not 404.
+        owner = service.vacancy_owner(args["vacancy_id"])
+        if owner is None:
+            return False
+        return True if p.covers_region(owner["region_code"]) else 403
+
     return Policy({
         "workers.create_worker": {"admin": allow, "caseworker": allow},
         "workers.import_workers": {"admin": allow, "caseworker": allow},
@@ -39,7 +46,7 @@ def build_policy(service) -> Policy:
         "vacancies.list_vacancies": {"admin": allow, "caseworker": allow, "coordinator": allow, "employer": allow},
         "vacancies.get_vacancy": {"admin": allow, "caseworker": allow, "coordinator": cross_region_vacancy,
                                   "employer": own_vacancy},
-        "vacancies.update_vacancy": {"admin": allow, "employer": own_vacancy},
-        "vacancies.close_vacancy": {"admin": allow, "employer": own_vacancy},
+        "vacancies.update_vacancy": {"admin": allow, "caseworker": vacancy_in_region, "employer": own_vacancy},
+        "vacancies.close_vacancy": {"admin": allow, "caseworker": vacancy_in_region, "employer": own_vacancy},
         "audit.list_audit": {"admin": allow},
     })

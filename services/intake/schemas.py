@@ -19,6 +19,8 @@ from services.intake.domain.identity import (
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
 from shared.events import EDUCATION, HARDSHIP, VACANCY_TYPES
+from shared.http import Bounded
+from shared.http import per_page as per_page_field
 from shared.regions import PROVINCE_PREFIXES, is_county, is_known_region
 
 MAX_TERMS = 30
@@ -105,7 +107,10 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
-Terms = lambda **kw: fields.List(Text(validate=validate.Length(max=200)), validate=_terms, **kw)  # noqa: E731
+# The raw list is bounded too (twice the normalised maximum: blanks and repeats are dropped before counting).
+Terms = lambda **kw: fields.List(Text(validate=validate.Length(max=200)), validate=Bounded(  # noqa: E731
+    _terms, 2 * MAX_TERMS, error=f"at most {MAX_TERMS} terms are allowed"), **kw)
+CODE_ERROR = "must be a 6-digit GB/T 2260 code"
 Wage = lambda **kw: WholeNumber(validate=validate.Range(min=0, max=1_000_000), **kw)  # noqa: E731
 
 
@@ -117,7 +122,7 @@ class WorkerCreateSchema(Strict):
     national_id = Text(required=True, validate=[validate.Length(min=1, max=30), _domain(_national_id)])
     name = Text(required=True, validate=_text(50))
     phone = Text(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
-    region_code = Text(required=True, validate=_county)
+    region_code = Text(required=True, validate=Bounded(_county, 6, error=CODE_ERROR))
     skills = Terms(load_default=list)
     certificates = Terms(load_default=list)
     education = Text(load_default=None, allow_none=True, validate=validate.OneOf(EDUCATION))
@@ -125,7 +130,7 @@ class WorkerCreateSchema(Strict):
     desired_occupations = Terms(load_default=list)
     desired_wage_min = Wage(load_default=None, allow_none=True)
     willing_to_relocate = fields.Boolean(load_default=False)
-    target_regions = fields.List(Text(validate=_region), load_default=list, validate=validate.Length(max=20))
+    target_regions = fields.List(Text(validate=Bounded(_region, 6, error=CODE_ERROR)), load_default=list, validate=validate.Length(max=20))
     hardship = fields.List(Text(validate=validate.OneOf(HARDSHIP)), load_default=list, validate=validate.Length(max=6))
     consent = fields.Nested(ConsentSchema, required=True)
 
@@ -135,7 +140,7 @@ class WorkerUpdateSchema(Strict):
 
     name = Text(validate=_text(50))
     phone = Text(validate=[validate.Length(max=30), _domain(validate_mobile)])
-    region_code = Text(validate=_county)
+    region_code = Text(validate=Bounded(_county, 6, error=CODE_ERROR))
     skills = Terms()
     certificates = Terms()
     education = Text(allow_none=True, validate=validate.OneOf(EDUCATION))
@@ -143,7 +148,7 @@ class WorkerUpdateSchema(Strict):
     desired_occupations = Terms()
     desired_wage_min = Wage(allow_none=True)
     willing_to_relocate = fields.Boolean()
-    target_regions = fields.List(Text(validate=_region), validate=validate.Length(max=20))
+    target_regions = fields.List(Text(validate=Bounded(_region, 6, error=CODE_ERROR)), validate=validate.Length(max=20))
     hardship = fields.List(Text(validate=validate.OneOf(HARDSHIP)), validate=validate.Length(max=6))
 
     @validates_schema
@@ -185,7 +190,7 @@ class WorkerQuerySchema(Strict):
     status = Text(validate=validate.OneOf(("active", "placed", "erased")))
     willing_to_relocate = fields.Boolean()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    per_page = per_page_field()
 
 
 class WorkerPageSchema(Schema):
@@ -198,7 +203,7 @@ class WorkerPageSchema(Schema):
 class EmployerCreateSchema(Strict):
     name = Text(required=True, validate=_text(200))
     credit_code = Text(required=True, validate=[validate.Length(max=30), _domain(validate_credit_code)])
-    region_code = Text(required=True, validate=_region)
+    region_code = Text(required=True, validate=Bounded(_region, 6, error=CODE_ERROR))
     contact_phone = Text(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
 
 
@@ -222,7 +227,7 @@ class VacancyFieldsMixin:
     required_skills = Terms()
     preferred_skills = Terms()
     required_certificates = Terms()
-    region_code = Text(validate=_region)
+    region_code = Text(validate=Bounded(_region, 6, error=CODE_ERROR))
     wage_min = Wage(allow_none=True)
     wage_max = Wage(allow_none=True)
     headcount = WholeNumber(validate=validate.Range(min=1, max=10_000))
@@ -244,7 +249,7 @@ class VacancyCreateSchema(VacancyFieldsMixin, Strict):
     required_skills = Terms(load_default=list)
     preferred_skills = Terms(load_default=list)
     required_certificates = Terms(load_default=list)
-    region_code = Text(required=True, validate=_region)
+    region_code = Text(required=True, validate=Bounded(_region, 6, error=CODE_ERROR))
     wage_min = Wage(required=True)
     wage_max = Wage(required=True)
     headcount = WholeNumber(required=True, validate=validate.Range(min=1, max=10_000))
@@ -288,7 +293,7 @@ class VacancyQuerySchema(Strict):
     status = Text(validate=validate.OneOf(("open", "closed")))
     employer_id = Text(validate=validate.Length(max=36))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    per_page = per_page_field()
 
 
 class VacancyPageSchema(Schema):

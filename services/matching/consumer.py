@@ -27,6 +27,8 @@ from shared.events import TOPIC_PLACEMENTS, TOPIC_REFERRALS, TOPIC_VACANCIES, TO
 from shared.runtime import run_worker
 
 log = logging.getLogger(__name__)
+# The bureau's synonym file, set once by main(): features must be computed as the web processes compute them.
+_SYNONYMS: list[str | None] = [None]
 TOPICS = [TOPIC_WORKERS, TOPIC_VACANCIES, TOPIC_REFERRALS, TOPIC_PLACEMENTS]
 
 # Placement's rejection reasons mapped onto what the model's training understands as "not about the match".
@@ -44,12 +46,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# Built once: constructing a statement per event cost more than executing it (bench/results.md, profile).
+_INSERT_CHANGE = changes.insert()
+_INSERT_WORKER = workers.insert()
+_WORKER_STATE = sa.select(workers.c.version, workers.c.status).where(workers.c.worker_id == sa.bindparam("worker_id"))
+
+
 def _changed(session: Session, kind: str, entity_id: str) -> None:
-    session.execute(changes.insert().values(kind=kind, entity_id=entity_id))
+    session.execute(_INSERT_CHANGE, {"kind": kind, "entity_id": entity_id})
 
 
 def _upsert_worker(session: Session, p: dict) -> None:
-    row = session.execute(sa.select(workers.c.version, workers.c.status).where(workers.c.worker_id == p["worker_id"])).first()
+    row = session.execute(_WORKER_STATE, {"worker_id": p["worker_id"]}).first()
     if row is not None and (row.version >= p["version"] or row.status == "erased"):
         return  # stale, duplicate, or erased: never resurrect
     values = {
@@ -61,7 +69,7 @@ def _upsert_worker(session: Session, p: dict) -> None:
         "updated_at": _now(),
     }
     if row is None:
-        session.execute(workers.insert().values(worker_id=p["worker_id"], **values))
+        session.execute(_INSERT_WORKER, {"worker_id": p["worker_id"], **values})
     else:
         session.execute(workers.update().where(workers.c.worker_id == p["worker_id"]).values(**values))
     _changed(session, "worker", p["worker_id"])
@@ -121,7 +129,7 @@ def _pair_features(session: Session, worker_id: str | None, vacancy_id: str | No
     v = session.execute(sa.select(vacancies.c.profile).where(vacancies.c.vacancy_id == vacancy_id)).scalar_one_or_none()
     if not w or not v:
         return None
-    return pair_feature_dict(w, v)
+    return pair_feature_dict(w, v, synonyms_path=_SYNONYMS[0])
 
 
 def _record_outcome(session: Session, event: Envelope, *, worker_id: str, vacancy_id: str | None, kind: str,
@@ -176,15 +184,20 @@ def _retrainer(settings: Settings):
 
 
 def retrain_loop(settings: Settings, *, every_s: float = 15.0):
-    """Retrain once `retrain_after_outcomes` new outcomes have arrived since the active model."""
+    """Retrain once `retrain_after_outcomes` new outcomes have arrived since the last model or attempt."""
 
     def loop(stop: threading.Event) -> None:
         service = _retrainer(settings)
+        attempted_at = -1  # outcomes seen by the last attempt that produced no model (e.g. too few rows)
         while not stop.wait(every_s):
             try:
-                if service.outcomes_since_active_model() >= settings.retrain_after_outcomes:
-                    result = service.retrain(trigger="automatic")
-                    log.info("automatic retrain", extra={"promoted": result["promoted"], "version": result["version"]})
+                new = service.outcomes_since_active_model()
+                if new < settings.retrain_after_outcomes or new < attempted_at + settings.retrain_after_outcomes:
+                    continue
+                result = service.retrain(trigger="automatic")
+                attempted_at = -1 if result["version"] else new
+                log.info("automatic retrain", extra={"promoted": result["promoted"], "version": result["version"],
+                                                     "reason": result["reason"]})
             except sa.exc.OperationalError:
                 log.warning("retrain check failed; will try again", exc_info=True)
 
@@ -193,6 +206,7 @@ def retrain_loop(settings: Settings, *, every_s: float = 15.0):
 
 def main(*, only: str | None = None, settings: Settings | None = None) -> None:
     settings = settings or load_settings("matching")
+    _SYNONYMS[0] = settings.synonyms_path
     container = bootstrap.build(settings)
     consume = only in (None, "consumer")
     run_worker(

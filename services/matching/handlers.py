@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from services.matching.adapters.tables import changes, models, outcomes, vacancies, workers
+from services.matching.adapters.tables import audit_log, changes, models, outcomes, vacancies, workers
 from services.matching.bootstrap import Container
 from services.matching.domain.index import MatchIndex, UnknownVacancy, UnknownWorker
 from services.matching.domain.ranker import (
@@ -25,6 +25,7 @@ from services.matching.domain.ranker import (
     retrain,
 )
 from services.matching.profiles import encoder, vacancy_profile, worker_profile
+from shared.auth import Principal
 from shared.db import transaction
 from shared.errors import NotFound
 
@@ -60,7 +61,7 @@ class MatchingService:
         self._ready = threading.Event()
         if with_index:
             boost, crowding = policy_from_settings(self.settings)
-            self.index = MatchIndex(encoder=encoder(), boost=boost, crowding=crowding)
+            self.index = MatchIndex(encoder=encoder(self.settings.synonyms_path), boost=boost, crowding=crowding)
 
     # --- keeping the index current -----------------------------------------------------------------------
 
@@ -171,7 +172,8 @@ class MatchingService:
                 .where(vacancies.c.vacancy_id == vacancy_id)).mappings().first()
         return None if row is None else dict(row)
 
-    def matches_for_worker(self, worker_id: str, *, limit: int, region: str | None, vacancy_type: str | None) -> dict:
+    def matches_for_worker(self, worker_id: str, *, limit: int, region: str | None, vacancy_type: str | None,
+                           actor: Principal | None = None) -> dict:
         self._catch_up()
         try:
             items = self.index.matches_for_worker(worker_id, limit=limit, region=region, vacancy_type=vacancy_type)
@@ -180,18 +182,43 @@ class MatchingService:
                 raise NotFound("worker not found") from None
             items = []  # known but not active (placed): nothing to propose
         return {"worker_id": worker_id, "model_version": self._model_version,
-                "items": [_item(s, rank, "vacancy_id") for rank, s in enumerate(items, start=1)]}
+                "items": [_item(s, rank, "vacancy_id", hide_priority=_hides_priority(actor))
+                          for rank, s in enumerate(items, start=1)]}
 
-    def matches_for_vacancy(self, vacancy_id: str, *, limit: int) -> dict:
+    def _workers_in_reach(self, actor: Principal | None):
+        """Which ranked workers the caller may see in a vacancy's list: None means all of them.
+
+        A caseworker sees the workers of its regions (the ones it can open and refer), a coordinator the workers
+        willing to relocate; admins and the vacancy's employer see every eligible worker (ids only)."""
+        if actor is None or actor.role not in ("caseworker", "coordinator"):
+            return None
+
+        def keep(worker_id: str) -> bool:
+            worker = self.index.worker(worker_id)
+            if worker is None:
+                return False
+            if actor.role == "caseworker":
+                return actor.covers_region(worker.region_code)
+            return bool(worker.willing_to_relocate)
+
+        return keep
+
+    def matches_for_vacancy(self, vacancy_id: str, *, limit: int, actor: Principal | None = None) -> dict:
         self._catch_up()
+        keep = self._workers_in_reach(actor)
         try:
-            items = self.index.matches_for_vacancy(vacancy_id, limit=limit)
+            # A narrowed list ranks the whole candidate pool first, so that it still holds `limit` workers.
+            wanted = limit if keep is None else max(limit, self.index.pool_size)
+            items = self.index.matches_for_vacancy(vacancy_id, limit=wanted)
         except UnknownVacancy:
             if self.vacancy_scope(vacancy_id) is None:
                 raise NotFound("vacancy not found") from None
             items = []  # closed or full
+        if keep is not None:
+            items = [s for s in items if keep(s.id)][:limit]
         return {"vacancy_id": vacancy_id, "model_version": self._model_version,
-                "items": [_item(s, rank, "worker_id") for rank, s in enumerate(items, start=1)]}
+                "items": [_item(s, rank, "worker_id", hide_priority=_hides_priority(actor))
+                          for rank, s in enumerate(items, start=1)]}
 
     # --- the model ---------------------------------------------------------------------------------------
 
@@ -225,8 +252,10 @@ class MatchingService:
             row = session.execute(sa.select(models.c.body).where(models.c.active.is_(True))).first()
         return model_from_bytes(row.body) if row else PriorModel()
 
-    def retrain(self, *, trigger: str) -> dict:
-        """Train on every outcome; promote the candidate only if it is not worse on held-out outcomes."""
+    def retrain(self, *, trigger: str, actor: Principal | None = None, remote_addr: str | None = None) -> dict:
+        """Train on every outcome; promote the candidate only if it is not worse on held-out outcomes.
+
+        Audited as a change (who, or `system` for the automatic retrain; the version; whether it was promoted)."""
         started = time.perf_counter()
         with self.c.factory() as session:
             rows = session.execute(
@@ -235,10 +264,9 @@ class MatchingService:
                 for r in rows]
         result = retrain(data, self._current_model())
         now = datetime.now(UTC)
-        version = None
-        if result.candidate is not None:
-            version = f"m{now:%Y%m%d%H%M%S%f}"
-            with transaction(self.c.factory) as session:
+        version = f"m{now:%Y%m%d%H%M%S%f}" if result.candidate is not None else None
+        with transaction(self.c.factory) as session:
+            if result.candidate is not None:
                 if result.promoted:
                     session.execute(models.update().where(models.c.active.is_(True)).values(active=False))
                 session.execute(models.insert().values(
@@ -247,6 +275,10 @@ class MatchingService:
                              **{f"current_{k}": v for k, v in result.current_metrics.items()}},
                     body=model_to_bytes(result.candidate), active=result.promoted, outcomes_seen=len(data)))
                 session.execute(changes.insert().values(kind="model", entity_id=version))
+            session.execute(audit_log.insert().values(
+                at=now, actor=actor.sub if actor else "system", role=actor.role if actor else "system",
+                action="retrain", resource="model", resource_id=version, remote_addr=remote_addr,
+                detail=f"trigger={trigger};promoted={result.promoted};rows={len(data)}"))
         if self.index is not None:
             self.sync()
         return {"version": version, "promoted": result.promoted, "reason": result.reason, "trigger": trigger,
@@ -254,6 +286,15 @@ class MatchingService:
                 "current_metrics": dict(result.current_metrics), "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _item(scored, rank: int, id_key: str) -> dict:
+def _hides_priority(actor: Principal | None) -> bool:
+    """Employers and coordinators may not see a worker's personal data, and the policy boost tells a 4050 worker,
+    a disability or a low income apart (ADR 0006 weights). They see the job-fit score without it."""
+    return actor is not None and actor.role in ("employer", "coordinator")
+
+
+def _item(scored, rank: int, id_key: str, *, hide_priority: bool = False) -> dict:
     d = scored.to_dict()
+    if hide_priority:
+        boost = d["explanation"].pop("policy_boost", 0.0) or 0.0
+        d["score"] = round(min(1.0, max(0.0, d["score"] - boost)), 4)
     return {id_key: d.pop("id"), "rank": rank, **d}

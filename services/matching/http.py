@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import threading
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.matching import bootstrap
+from services.matching.adapters.tables import audit_log
 from services.matching.handlers import MatchingService
 from services.matching.policy import build_policy
 from shared.config import Settings
 from shared.events import VACANCY_TYPES
-from shared.http import ServiceApp, basic_readiness, build_app, settings_or_exit
+from shared.http import (
+    AuditEntrySchema,
+    AuditQuerySchema,
+    ServiceApp,
+    basic_readiness,
+    build_app,
+    list_audit_entries,
+    principal,
+    settings_or_exit,
+)
 
 matches_bp = Blueprint("matches", __name__, description="Ranked lists with explanations")
 model_bp = Blueprint("model", __name__, description="The ranking model")
+audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
 
 
 def svc() -> MatchingService:
@@ -69,21 +80,23 @@ class VacancyMatchesSchema(Schema):
     items = fields.List(fields.Nested(MatchItemSchema))
 
 
-@matches_bp.route("/workers/<string:worker_id>/matches", methods=["GET"])
+@matches_bp.route("/workers/<id:worker_id>/matches", methods=["GET"])
 @matches_bp.arguments(WorkerMatchQuery, location="query")
 @matches_bp.response(200, WorkerMatchesSchema)
 def worker_matches(query, worker_id):
     """Open vacancies for a worker, best first, each with why."""
     return svc().matches_for_worker(worker_id, limit=query["limit"], region=query.get("region"),
-                                    vacancy_type=query.get("vacancy_type"))
+                                    vacancy_type=query.get("vacancy_type"), actor=principal())
 
 
-@matches_bp.route("/vacancies/<string:vacancy_id>/matches", methods=["GET"])
+@matches_bp.route("/vacancies/<id:vacancy_id>/matches", methods=["GET"])
 @matches_bp.arguments(VacancyMatchQuery, location="query")
 @matches_bp.response(200, VacancyMatchesSchema)
 def vacancy_matches(query, vacancy_id):
-    """Active workers for a vacancy, best first, each with why (ids only: no personal data here)."""
-    return svc().matches_for_vacancy(vacancy_id, limit=query["limit"])
+    """Active workers for a vacancy, best first, each with why (ids only: no personal data here).
+
+    A caseworker sees the workers of its regions, a coordinator those willing to relocate."""
+    return svc().matches_for_vacancy(vacancy_id, limit=query["limit"], actor=principal())
 
 
 class ModelSchema(Schema):
@@ -120,7 +133,15 @@ def get_model():
 @model_bp.response(200, RetrainSchema)
 def retrain_model():
     """Retrain on every recorded outcome; the new model is promoted only if not worse on held-out outcomes."""
-    return svc().retrain(trigger="request")
+    return svc().retrain(trigger="request", actor=principal(), remote_addr=request.remote_addr)
+
+
+@audit_bp.route("/audit", methods=["GET"])
+@audit_bp.arguments(AuditQuerySchema, location="query")
+@audit_bp.response(200, AuditEntrySchema(many=True))
+def list_audit(query):
+    """Who changed what (retraining the model), when and from where: newest first (admin)."""
+    return list_audit_entries(svc().c.factory, audit_log, query)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -138,8 +159,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=container.settings,
         title="ranked matches and the model",
         policy=build_policy(service),
-        blueprints=[matches_bp, model_bp],
+        blueprints=[matches_bp, model_bp, audit_bp],
         readiness=readiness,
+        engine=container.engine,
     ))
     app.extensions["matching"] = service
     return app

@@ -29,4 +29,5 @@ def build_policy(service) -> Policy:
                                     "coordinator": cross_region_vacancy},
         "model.get_model": {"admin": allow, "caseworker": allow, "coordinator": allow, "employer": allow},
         "model.retrain_model": {"admin": allow},
+        "audit.list_audit": {"admin": allow},
     })

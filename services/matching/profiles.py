@@ -84,17 +84,19 @@ def vacancy_profile(vacancy_id: str, profile: dict) -> VacancyProfile:
 
 
 @cache
-def encoder():
+def encoder(synonyms_path: str | None = None):
+    """One encoder per process (building one reads the classification): the bureau's extra synonyms included."""
     from services.matching.domain.features import Encoder
+    from services.matching.domain.text import Taxonomy
 
-    return Encoder()
+    return Encoder(Taxonomy.load(extra_synonyms=synonyms_path))
 
 
-def pair_feature_dict(worker: dict, vacancy: dict) -> dict[str, float]:
+def pair_feature_dict(worker: dict, vacancy: dict, *, synonyms_path: str | None = None) -> dict[str, float]:
     """The model's features of one stored worker and vacancy (what an outcome is learned from)."""
     from services.matching.domain.features import features_dict, pair_features
 
-    enc = encoder()
+    enc = encoder(synonyms_path)
     w = enc.encode_worker(worker_profile("w", worker))
     v = enc.encode_vacancy(vacancy_profile("v", vacancy))
     return features_dict(pair_features(w, v))

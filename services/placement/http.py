@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 from flask_smorest import Blueprint
 
@@ -14,8 +13,6 @@ from services.placement.handlers import PlacementService
 from services.placement.policy import build_policy
 from services.placement.schemas import (
     ArrivalSchema,
-    AuditEntrySchema,
-    AuditQuerySchema,
     BatchCreateSchema,
     BatchPageSchema,
     BatchQuerySchema,
@@ -40,7 +37,19 @@ from services.placement.schemas import (
     SummarySchema,
 )
 from shared.config import Settings
-from shared.http import ServiceApp, basic_readiness, build_app, principal, settings_or_exit
+from shared.http import (
+    AuditEntrySchema,
+    AuditQuerySchema,
+    ServiceApp,
+    basic_readiness,
+    build_app,
+    list_audit_entries,
+    principal,
+    settings_or_exit,
+)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+REPORT_FORMATS = "The figures: JSON by default, `format=csv` as CSV, `format=xlsx` as a workbook"
 
 referrals_bp = Blueprint("referrals", __name__, description="Referrals of workers to vacancies")
 placements_bp = Blueprint("placements", __name__, description="Placements and their follow-ups")
@@ -193,8 +202,10 @@ def record_income(data, batch_id):
 @reports_bp.route("/reports/summary", methods=["GET"])
 @reports_bp.arguments(SummaryQuerySchema, location="query")
 @reports_bp.response(200, SummarySchema)
-@reports_bp.alt_response(200, description="`format=csv`: text/csv; `format=xlsx`: a workbook", success=True,
-                         content_type="text/csv")
+@reports_bp.alt_response(200, description=REPORT_FORMATS, success=True, content_type="text/csv",
+                         schema={"type": "string", "description": "`format=csv`: figure,value rows, UTF-8 with BOM"})
+@reports_bp.alt_response(200, description=REPORT_FORMATS, success=True, content_type=XLSX,
+                         schema={"type": "string", "format": "binary", "description": "`format=xlsx`: a workbook"})
 def summary(query):
     """Re-employed workers, 4050 workers, by type, export and income, rates, retention; by region and period."""
     query = _dates(query)
@@ -208,8 +219,7 @@ def summary(query):
     if kind == "csv":
         return Response(summary_csv(report), content_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    return Response(summary_xlsx(report),
-                    content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(summary_xlsx(report), content_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
 
@@ -217,11 +227,8 @@ def summary(query):
 @audit_bp.arguments(AuditQuerySchema, location="query")
 @audit_bp.response(200, AuditEntrySchema(many=True))
 def list_audit(query):
-    stmt = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(query["limit"])
-    if query.get("resource_id"):
-        stmt = stmt.where(audit_log.c.resource_id == query["resource_id"])
-    with svc().c.factory() as session:
-        return [dict(r) for r in session.execute(stmt).mappings()]
+    """Who did what to which record, when and from where: newest first (admin)."""
+    return list_audit_entries(svc().c.factory, audit_log, query)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -237,6 +244,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         policy=build_policy(service),
         blueprints=[referrals_bp, placements_bp, batches_bp, reports_bp, audit_bp],
         readiness=readiness,
+        engine=container.engine,
     ))
     app.extensions["placement"] = service
     return app

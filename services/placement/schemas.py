@@ -16,6 +16,8 @@ from services.placement.domain.exports import BATCH_STATUSES, MAX_BATCH_WORKERS,
 from services.placement.domain.placements import FOLLOWUP_MONTHS, LEFT_REASONS, PLACEMENT_TYPES
 from services.placement.domain.referrals import REASONS, STATUSES, WORKER_ERASED
 from services.placement.domain.text import personal_data_in
+from shared.http import Bounded
+from shared.http import per_page as per_page_field
 from shared.regions import PROVINCE_PREFIXES, is_known_region
 
 MAX_WAGE = 1_000_000
@@ -84,7 +86,7 @@ RegionPrefix = lambda **kw: fields.String(  # noqa: E731
     validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+\Z", error="must be digits")], **kw)
 Wage = lambda **kw: fields.Integer(validate=validate.Range(min=0, max=MAX_WAGE), **kw)  # noqa: E731
 Page = lambda: fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))  # noqa: E731
-PerPage = lambda: fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))  # noqa: E731
+PerPage = per_page_field  # page size capped by JOBBRIDGE_MAX_PAGE_SIZE
 
 
 # --- referrals ---------------------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ class DueQuerySchema(Strict):
     region = RegionPrefix()
     before = QueryDate(metadata={"description": "list follow-ups falling on or before this date (default today)"})
     page = Page()
-    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=200))
+    per_page = per_page_field(100)
 
 
 class DueItemSchema(Schema):
@@ -247,7 +249,7 @@ class DueListSchema(Schema):
 # --- export batches ----------------------------------------------------------------------------------------
 
 class BatchCreateSchema(Strict):
-    destination_region = fields.String(required=True, validate=_region)
+    destination_region = fields.String(required=True, validate=Bounded(_region, 6, error="must be a 6-digit GB/T 2260 code"))
     employer_id = Id(required=True)
     vacancy_id = Id(load_default=None, allow_none=True)
     worker_ids = fields.List(Id(), required=True,
@@ -288,8 +290,8 @@ class ReturnSchema(Strict):
 
 
 class IncomeSchema(Strict):
-    period = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{4}-(0[1-9]|1[0-2])\Z", error="must be YYYY-MM"))
+    period = fields.String(required=True, validate=Bounded(validate.Regexp(
+        r"^\d{4}-(0[1-9]|1[0-2])\Z", error="must be YYYY-MM"), 7, error="must be YYYY-MM"))
     amount = fields.Integer(required=True, validate=validate.Range(min=0, max=1_000_000_000),
                             metadata={"description": "CNY sent home by the batch for the month"})
     replace = fields.Boolean(load_default=False,
@@ -405,19 +407,3 @@ class SummarySchema(Schema):
     employer_response_rate = fields.Float(allow_none=True)
     retention = fields.Nested(RetentionSchema)
     median_days_to_placement = fields.Float(allow_none=True)
-
-
-class AuditQuerySchema(Strict):
-    resource_id = fields.String(validate=[validate.Length(max=100), _printable])
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-
-
-class AuditEntrySchema(Schema):
-    at = fields.DateTime()
-    actor = fields.String()
-    role = fields.String()
-    action = fields.String()
-    resource = fields.String()
-    resource_id = fields.String(allow_none=True)
-    remote_addr = fields.String(allow_none=True)
-    detail = fields.String(allow_none=True)

@@ -99,6 +99,7 @@ def test_the_model_is_described_and_only_an_admin_may_retrain_it(stack):
 
 def test_bad_query_parameters_are_named(stack):
     matching = Api(stack.url("matching"), token("admin"))
-    r = matching.get("/workers/x/matches", params={"limit": 0, "vacancy_type": "secret"})
+    r = matching.get("/workers/00000000-0000-0000-0000-000000000000/matches",
+                     params={"limit": 0, "vacancy_type": "secret"})
     assert r.status_code == 422
     assert set(r.json()["error"]["fields"]) == {"limit", "vacancy_type"}

@@ -125,3 +125,32 @@ def test_gunicorn_refuses_to_start_a_service_with_bad_configuration(tmp_path):
     assert result.returncode != 0
     assert "configuration: JOBBRIDGE_SECRET is required when JOBBRIDGE_ENV=production" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_in_the_foreground_stops_everything_on_ctrl_c(stack, tmp_path):
+    import signal
+
+    env = {k: v for k, v in stack.env.items() if not k.endswith("DATABASE_URL")}
+    env.update(JOBBRIDGE_DATA_DIR=str(tmp_path), KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
+               **{f"{s.upper()}_PORT": str(free_port()) for s in SERVICES})
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "run", "--no-demo"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        assert any("Ctrl-C stops everything" in line for line in lines), "".join(lines)[-3000:]
+        pids = json.loads((tmp_path / "run" / "stack.json").read_text())["pids"]
+        assert len(pids) == 6 and all(pid_alive(p) for p in pids)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert not [p for p in pids if pid_alive(p)], "processes left behind after Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
