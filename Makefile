@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run up down test test-unit test-db lint bench bench-quick chaos fuzz clean
+.PHONY: run up down test test-unit test-db lint bench bench-quick chaos fuzz security clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,13 +27,27 @@ up: $(STAMP)
 down: $(STAMP)
 	@$(PY) -m shared.cli down
 
-## test: the whole suite against a broker of its own, on SQLite and (when reachable, always in CI) PostgreSQL
+## test: the whole suite against a broker of its own, on SQLite and (when reachable, always in CI) PostgreSQL;
+## tests/security includes a bounded schemathesis run of every service (JOBBRIDGE_FUZZ_EXAMPLES, default 5)
 test: $(STAMP)
 	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
-	@JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e
+	@JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security
+	@CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 	@if [ "$$CI" = "true" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e; \
+		JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security && \
+		CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/chaos/test_s1_consumer_kills.py; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipped the PostgreSQL pass (CI requires it)"; fi
+
+## security: the security suite alone (authorization matrix, masking, tokens, audit, erasure, limits, fuzzing)
+security: $(STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider tests/security
+
+## fuzz: schemathesis against every operation of the three services, larger than in `make test`
+## (FUZZ_EXAMPLES per operation; JOBBRIDGE_TEST_DB=postgresql for PostgreSQL); prints the number of cases
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	@JOBBRIDGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) JOBBRIDGE_FUZZ_CASEWORKER_PHASES=coverage,fuzzing \
+		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=3600 tests/security/test_schemathesis.py
 
 test-unit: $(STAMP)
 	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
@@ -47,8 +61,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@$(PY) -m bench.run --quick
 
+## chaos: the fault-injection suite at the issue's sizes (CHAOS_SCALE=ci for the small one `make test` runs)
 chaos: $(STAMP)
-	@$(PY) -m pytest -q -p no:cacheprovider tests/chaos
+	@CHAOS_SCALE=$${CHAOS_SCALE:-full} $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 
 clean:
 	rm -rf data .pytest_cache
