@@ -49,7 +49,8 @@ def _now() -> datetime:
 # Built once: constructing a statement per event cost more than executing it (bench/results.md, profile).
 _INSERT_CHANGE = changes.insert()
 _INSERT_WORKER = workers.insert()
-_WORKER_STATE = sa.select(workers.c.version, workers.c.status).where(workers.c.worker_id == sa.bindparam("worker_id"))
+_WORKER_STATE = (sa.select(workers.c.version, workers.c.status).where(workers.c.worker_id == sa.bindparam("worker_id"))
+                 .with_for_update())
 
 
 def _changed(session: Session, kind: str, entity_id: str) -> None:
@@ -92,6 +93,7 @@ def _erase_worker(session: Session, p: dict) -> None:
 def _upsert_vacancy(session: Session, p: dict) -> None:
     row = session.execute(
         sa.select(vacancies.c.version, vacancies.c.profile).where(vacancies.c.vacancy_id == p["vacancy_id"])
+        .with_for_update()  # replicas of this consumer may touch the same row: read-modify-write under a lock
     ).first()
     if row is not None and row.version >= p["version"]:
         return
@@ -112,7 +114,9 @@ def _upsert_vacancy(session: Session, p: dict) -> None:
 def _bump_vacancy(session: Session, vacancy_id: str | None, **deltas: int) -> None:
     if not vacancy_id:
         return
-    row = session.execute(sa.select(vacancies.c.profile).where(vacancies.c.vacancy_id == vacancy_id)).first()
+    row = session.execute(
+        sa.select(vacancies.c.profile).where(vacancies.c.vacancy_id == vacancy_id).with_for_update()
+    ).first()
     if row is None:
         return  # a vacancy we never heard of: counters will not matter for it
     profile = dict(row.profile)
@@ -159,7 +163,8 @@ def handle(session: Session, event: Envelope) -> None:
     elif t == "ReferralStatusChanged":
         status = p["status"]
         if status in ("hired", "rejected", "withdrawn"):
-            row = session.execute(sa.select(referrals.c.open).where(referrals.c.referral_id == p["referral_id"])).first()
+            row = session.execute(sa.select(referrals.c.open).where(referrals.c.referral_id == p["referral_id"])
+                                  .with_for_update()).first()
             if row is not None and row.open:
                 session.execute(referrals.update().where(referrals.c.referral_id == p["referral_id"]).values(open=False))
                 _bump_vacancy(session, p["vacancy_id"], open_referrals=-1)
