@@ -99,7 +99,11 @@ def live_through_every_service(world: World, caseworker_body: dict) -> tuple[str
     # bad input carrying the values, to every service: refused, and never echoed or logged
     assert world.api("placement", "caseworker").post("/referrals", json={
         "worker_id": worker_id, "vacancy_id": ids["v1"], "note": f"请联系 {new_phone}"}).status_code == 422
-    assert world.api("matching", "caseworker").get(
+    matching_cw = world.api("matching", "caseworker")
+    # Matching learns of the worker from its event; before that its answer is 404, whatever the query.
+    eventually(lambda: matching_cw.get(f"/workers/{worker_id}/matches").status_code == 200, timeout=30,
+               what="matching knows the worker")
+    assert matching_cw.get(
         f"/workers/{worker_id}/matches", params={"region": caseworker_body["national_id"]}).status_code == 422
 
     matching = world.api("matching", "caseworker")
