@@ -229,28 +229,24 @@ def test_lists_show_only_what_the_caller_may_reach(world):
     assert ranked["coordinator"] <= ranked["admin"]
 
 
-def test_a_caseworker_sees_only_its_regions_workers_among_a_vacancys_matches(world, stack):
-    """Matching narrows a vacancy's list by the worker's region (caseworker) or willingness to move (coordinator)."""
-    import sqlalchemy as sa
+def test_a_vacancys_match_list_is_narrowed_to_the_callers_workers(world):
+    """Matching narrows a vacancy's ranked workers: a caseworker sees the workers of its regions, a coordinator
+    those willing to relocate; admins see every eligible one. E1's cross-region vacancy in Shenzhen ranks a
+    welder of 濮阳 willing to move, one of Beijing willing to move, and one of Shenzhen who stays."""
+    from secworld import CROSS_REGION_AT, RELOCATING
+    from support import eventually
 
-    from shared.db import make_engine
-
-    url = stack.env["MATCHING_DATABASE_URL"]
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            scope = {r.worker_id: (r.region_code, r.willing_to_relocate) for r in conn.execute(
-                sa.text("SELECT worker_id, region_code, willing_to_relocate FROM m_workers"))}
-    finally:
-        engine.dispose()
-    for vacancy_id in (world.ids["v1"], world.ids["v1x"]):
-        caseworker = _ids(world.api("matching", "caseworker").get(f"/vacancies/{vacancy_id}/matches",
-                                                                   params={"limit": 100}), "worker_id")
-        coordinator_items = world.api("matching", "coordinator").get(f"/vacancies/{vacancy_id}/matches",
-                                                                      params={"limit": 100})
-        assert all(scope[w][0].startswith("4109") for w in caseworker)
-        if coordinator_items.status_code == 200:
-            assert all(scope[w][1] for w in _ids(coordinator_items, "worker_id"))
-        ranks = [i["rank"] for i in world.api("matching", "caseworker").get(
-            f"/vacancies/{vacancy_id}/matches").json()["items"]]
-        assert ranks == list(range(1, len(ranks) + 1))
+    local = world.new_worker(RELOCATING, willing_to_relocate=True, target_regions=[CROSS_REGION_AT])
+    beijing = world.new_worker(BEIJING, willing_to_relocate=True, target_regions=[CROSS_REGION_AT])
+    shenzhen = world.new_worker("440304")
+    fresh = {local, beijing, shenzhen}
+    url = f"/vacancies/{world.ids['v1x']}/matches"
+    admin = world.api("matching")
+    eventually(lambda: fresh <= _ids(admin.get(url, params={"limit": 100}), "worker_id"), timeout=30,
+               what="matching ranks the three workers for the cross-region vacancy")
+    caseworker = _ids(world.api("matching", "caseworker").get(url, params={"limit": 100}), "worker_id")
+    coordinator = _ids(world.api("matching", "coordinator").get(url, params={"limit": 100}), "worker_id")
+    assert caseworker & fresh == {local}
+    assert coordinator & fresh == {local, beijing}
+    ranks = [i["rank"] for i in world.api("matching", "caseworker").get(url).json()["items"]]
+    assert ranks == list(range(1, len(ranks) + 1))

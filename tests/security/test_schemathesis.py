@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ EXAMPLES = int(os.environ.get("JOBBRIDGE_FUZZ_EXAMPLES", "5"))
 # The caseworker run of `make test` fuzzes only (no coverage phase): the admin run already walks every boundary.
 CASEWORKER_PHASES = os.environ.get("JOBBRIDGE_FUZZ_CASEWORKER_PHASES", "fuzzing")
 EXCLUDED_CHECKS = ("positive_data_acceptance",)
-SCHEMATHESIS = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[2] / ".venv")) / "bin" / "schemathesis"
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")  # installed next to the interpreter running pytest
 
 
 @pytest.fixture(scope="module")

@@ -81,30 +81,37 @@ def _production_env(tmp_path, **over) -> dict:
     return {k: v for k, v in env.items() if v is not None}
 
 
+def _start(argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def _gunicorn(service: str) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", f"services.{service}.http:create_app()", "--bind",
+            f"127.0.0.1:{free_port()}", "--config", str(ROOT / "deploy" / "gunicorn.conf.py")]
+
+
 @pytest.mark.parametrize("service", SERVICES)
+def test_production_refuses_to_start_without_a_secret(tmp_path, service):
+    """Web process and worker process of each service alike: one line, no traceback, a non-zero exit."""
+    env = _production_env(tmp_path, JOBBRIDGE_PII_KEY="x" * 44)
+    expected = "JOBBRIDGE_SECRET is required when JOBBRIDGE_ENV=production"
+    for argv in (_gunicorn(service), [sys.executable, "-m", "shared.cli", "worker", service]):
+        started = _start(argv, env)
+        assert started.returncode != 0
+        assert expected in started.stderr and "Traceback" not in started.stderr, started.stderr[-2000:]
+
+
 @pytest.mark.parametrize(("secret", "expected"), [
-    (None, "JOBBRIDGE_SECRET is required when JOBBRIDGE_ENV=production"),
     (DEV_SECRET, "JOBBRIDGE_SECRET must be at least 32 characters and not the development secret"),
     ("short-secret", "JOBBRIDGE_SECRET must be at least 32 characters"),
 ])
-def test_production_refuses_to_start_without_its_own_secret(tmp_path, service, secret, expected):
-    env = _production_env(tmp_path, JOBBRIDGE_SECRET=secret, JOBBRIDGE_PII_KEY="x" * 44)
-    web = subprocess.run(
-        [sys.executable, "-m", "gunicorn", f"services.{service}.http:create_app()", "--bind",
-         f"127.0.0.1:{free_port()}", "--config", str(ROOT / "deploy" / "gunicorn.conf.py")],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
-    assert web.returncode != 0
-    assert expected in web.stderr and "Traceback" not in web.stderr, web.stderr[-2000:]
-    worker = subprocess.run([sys.executable, "-m", "shared.cli", "worker", service], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=90)
-    assert worker.returncode != 0
-    assert expected in worker.stderr and "Traceback" not in worker.stderr, worker.stderr[-2000:]
+def test_production_refuses_the_development_secret_or_a_short_one(tmp_path, secret, expected):
+    started = _start(_gunicorn("placement"), _production_env(tmp_path, JOBBRIDGE_SECRET=secret,
+                                                            JOBBRIDGE_PII_KEY="x" * 44))
+    assert started.returncode != 0 and expected in started.stderr, started.stderr[-2000:]
 
 
 def test_production_refuses_the_development_encryption_key(tmp_path):
     env = _production_env(tmp_path, JOBBRIDGE_SECRET="s" * 48, JOBBRIDGE_PII_KEY=DEV_PII_KEY)
-    web = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "services.intake.http:create_app()", "--bind", f"127.0.0.1:{free_port()}",
-         "--config", str(ROOT / "deploy" / "gunicorn.conf.py")],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
-    assert web.returncode != 0 and "JOBBRIDGE_PII_KEY must not be the development key" in web.stderr
+    started = _start(_gunicorn("intake"), env)
+    assert started.returncode != 0 and "JOBBRIDGE_PII_KEY must not be the development key" in started.stderr
