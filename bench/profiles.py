@@ -86,7 +86,7 @@ def pipeline(work: Path, *, events: int = 3000) -> dict:
     from bench import data
     from services.matching import bootstrap
     from services.matching.adapters.tables import inbox
-    from services.matching.consumer import handle
+    from services.matching.consumer import BULK, handle
     from shared.bus.consumer import EventConsumer
     from shared.config import default_database_url, load_settings
     from shared.db import migrate
@@ -98,7 +98,7 @@ def pipeline(work: Path, *, events: int = 3000) -> dict:
     settings = load_settings("matching", env)
     container = bootstrap.build(settings)
     consumer = EventConsumer(settings=settings, group_id="bench-profile", topics=[TOPIC_WORKERS],
-                             factory=container.factory, inbox=inbox, handle=handle)
+                             factory=container.factory, inbox=inbox, handle=handle, bulk=BULK)
 
     class Record:
         topic, partition, offset, key, headers = TOPIC_WORKERS, 0, 0, None, []

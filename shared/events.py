@@ -12,14 +12,16 @@ old payload into the new shape, so stored old messages still decode.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validate
 
 TOPIC_WORKERS = "jobbridge.workers"
 TOPIC_EMPLOYERS = "jobbridge.employers"
@@ -273,6 +275,140 @@ def _schema(cls: type[Schema]) -> Schema:
     return cls()
 
 
+# --- a fast path for decoding -------------------------------------------------------------------------------
+# Loading a payload through marshmallow costs more than everything else a consumer does with a read-model event
+# (bench/results.md). The schemas above stay the one definition: from each, a loader is compiled that accepts
+# only canonical JSON (a str where a String is declared, an int for an Integer, true/false for a Boolean, a list
+# of str for a List(String), "YYYY-MM-DD" for a Date, null only where allowed) and returns exactly what
+# marshmallow would. Anything else — a missing required field, a lenient form like "1" for 1, a failing
+# validator — returns None and the payload goes through marshmallow, which accepts it or names the error.
+# Schemas using a feature the compiler does not know (hooks, data_key, other fields or validators) always take
+# marshmallow. tests/unit/test_events_fastpath.py checks the two agree.
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+_MISSING = object()
+
+
+def _fast_value(declared: fields.Field):
+    """A function value -> loaded value, raising _Reject where marshmallow must decide; None if not compilable."""
+    if declared.data_key is not None or declared.attribute is not None or declared.pre_load or declared.post_load:
+        return None
+    checks = []
+    for v in declared.validators:
+        if type(v) is validate.Range:
+            lo, hi, lo_in, hi_in = v.min, v.max, v.min_inclusive, v.max_inclusive
+            checks.append(lambda x, lo=lo, hi=hi, lo_in=lo_in, hi_in=hi_in: (
+                (lo is None or (x >= lo if lo_in else x > lo)) and (hi is None or (x <= hi if hi_in else x < hi))))
+        elif type(v) is validate.Regexp:
+            match = v.regex.match
+            checks.append(lambda x, match=match: match(x) is not None)
+        elif type(v) is validate.OneOf:
+            choices = frozenset(v.choices)
+            checks.append(lambda x, choices=choices: x in choices)
+        else:
+            return None
+    kind = type(declared)
+    if kind is fields.String:
+        def convert(x):
+            if type(x) is not str:
+                raise _Reject
+            return x
+    elif kind is fields.Integer and not declared.strict:
+        def convert(x):
+            if type(x) is not int:
+                raise _Reject
+            return x
+    elif kind is fields.Float and not declared.allow_nan:
+        def convert(x):
+            if type(x) is not float and type(x) is not int or not math.isfinite(x):
+                raise _Reject
+            return float(x)
+    elif kind is fields.Boolean:
+        def convert(x):
+            if x is not True and x is not False:
+                raise _Reject
+            return x
+    elif kind is fields.List and type(declared.inner) is fields.String and not declared.inner.validators:
+        def convert(x):
+            if type(x) is not list:
+                raise _Reject
+            for i in x:
+                if type(i) is not str:
+                    raise _Reject
+            return list(x)
+    elif kind is fields.Date and declared.format in (None, "iso"):
+        def convert(x):
+            if type(x) is not str or _ISO_DATE.match(x) is None:
+                raise _Reject
+            try:
+                return date.fromisoformat(x)
+            except ValueError:
+                raise _Reject from None
+    else:
+        return None
+    if not checks:
+        return convert
+
+    def checked(x):
+        y = convert(x)
+        for check in checks:
+            if not check(y):
+                raise _Reject
+        return y
+
+    return checked
+
+
+class _Reject(Exception):
+    """The fast loader declines a value; marshmallow decides."""
+
+
+@cache
+def _fast_loader(cls: type[Schema]) -> Callable[[Mapping[str, Any]], dict | None] | None:
+    schema = _schema(cls)
+    if any(schema._hooks.values()) or schema.unknown != EXCLUDE:
+        return None
+    plan = []
+    for name, declared in schema.load_fields.items():
+        convert = _fast_value(declared)
+        if convert is None:
+            return None
+        plan.append((name, convert, declared.required, declared.allow_none, declared.load_default))
+
+    def load(payload: Mapping[str, Any]) -> dict | None:
+        out = {}
+        try:
+            for name, convert, required, allow_none, default in plan:
+                x = payload.get(name, _MISSING)
+                if x is _MISSING:
+                    if required:
+                        return None
+                    if default is missing:
+                        continue
+                    out[name] = default() if callable(default) else default
+                elif x is None:
+                    if not allow_none:
+                        return None
+                    out[name] = None
+                else:
+                    out[name] = convert(x)
+        except _Reject:
+            return None
+        return out
+
+    return load
+
+
+def load_payload(cls: type[Schema], payload: Mapping[str, Any]) -> dict:
+    """`cls().load(payload)`, by the compiled fast path when it can answer (same result), else marshmallow."""
+    fast = _fast_loader(cls)
+    if fast is not None:
+        loaded = fast(payload)
+        if loaded is not None:
+            return loaded
+    return _schema(cls).load(payload)
+
+
 def make_event(event_type: str, payload: Mapping[str, Any], *, producer: str) -> Envelope:
     """Build the envelope of a new event at the latest version, validating its payload against the schema."""
     kind = LATEST.get(event_type)
@@ -333,7 +469,7 @@ def decode(raw: bytes | None) -> Envelope:
         payload = upcaster(dict(payload))
         version += 1
     try:
-        loaded = _schema(latest.schema).load(payload)
+        loaded = load_payload(latest.schema, payload)
     except ValidationError as exc:
         raise UndecodableEvent(f"{name} payload invalid: {json.dumps(exc.messages, ensure_ascii=False)[:300]}") from None
     try:

@@ -26,6 +26,8 @@ HTTP_LATENCY = Histogram(
 )
 EVENTS_APPLIED = Counter("jobbridge_events_applied_total", "Events applied by the consumer", ["service", "event_type"])
 EVENTS_DUPLICATE = Counter("jobbridge_events_duplicate_total", "Redelivered events skipped by the inbox", ["service"])
+BATCH_FALLBACKS = Counter("jobbridge_batch_fallbacks_total",
+                          "Batches that failed as a whole and were applied again event by event", ["service"])
 DLQ_MESSAGES = Counter("jobbridge_dlq_messages_total", "Messages sent to the dead-letter topic", ["service", "reason"])
 CONSUMER_LAG = Gauge(
     "jobbridge_consumer_lag", "Messages behind the log end, per partition", ["service", "topic", "partition"],

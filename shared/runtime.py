@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
-from shared.bus.consumer import EventConsumer, Handler
+from shared.bus.consumer import BulkHandler, EventConsumer, Handler
 from shared.bus.outbox import OutboxRelay
 from shared.config import Settings
 
@@ -42,6 +42,7 @@ def run_worker(
     inbox: sa.Table,
     topics: list[str],
     handle: Handler,
+    bulk: Mapping[str, BulkHandler] | None = None,
     relay: bool = True,
     consume: bool = True,
     extra_loops: list[Callable[[threading.Event], None]] | None = None,
@@ -70,7 +71,8 @@ def run_worker(
         threads.append(guard(f"loop-{i}", loop))
     if consume and topics:
         consumer = EventConsumer(
-            settings=settings, group_id=group_id(settings.service), topics=topics, factory=factory, inbox=inbox, handle=handle
+            settings=settings, group_id=group_id(settings.service), topics=topics, factory=factory, inbox=inbox, handle=handle,
+            bulk=bulk,
         )
         threads.append(guard("consumer", consumer.run))
     for t in threads:

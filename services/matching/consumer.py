@@ -76,6 +76,49 @@ def _upsert_worker(session: Session, p: dict) -> None:
     _changed(session, "worker", p["worker_id"])
 
 
+_WORKERS_STATE = (sa.select(workers.c.worker_id, workers.c.version, workers.c.status)
+                  .where(workers.c.worker_id.in_(sa.bindparam("ids", expanding=True))).with_for_update())
+_UPDATE_WORKER = workers.update().where(workers.c.worker_id == sa.bindparam("b_worker_id"))
+
+
+def apply_worker_states(session: Session, events: list[Envelope]) -> None:
+    """WorkerRegistered/WorkerUpdated events in their order, as `_upsert_worker` would apply them one by one
+    (a stale version or an erased worker changes nothing; the newest wins), in four statements for the run."""
+    ids = list(dict.fromkeys(e.payload["worker_id"] for e in events))
+    state = {r.worker_id: (r.version, r.status) for r in session.execute(_WORKERS_STATE, {"ids": ids})}
+    existing = set(state)
+    final: dict[str, dict] = {}
+    at = _now()
+    for e in events:
+        p = e.payload
+        worker_id = p["worker_id"]
+        current = state.get(worker_id)
+        if current is not None and (current[0] >= p["version"] or current[1] == "erased"):
+            continue
+        values = {
+            "version": p["version"],
+            "region_code": p["region_code"],
+            "willing_to_relocate": bool(p.get("willing_to_relocate")),
+            "status": p.get("status") or "active",
+            "profile": worker_profile_from_event(p),
+            "updated_at": at,
+        }
+        state[worker_id] = (values["version"], values["status"])
+        final[worker_id] = values
+    if not final:
+        return
+    inserts = [{"worker_id": wid, **v} for wid, v in final.items() if wid not in existing]
+    updates = [{"b_worker_id": wid, **v} for wid, v in final.items() if wid in existing]
+    if inserts:
+        session.execute(_INSERT_WORKER, inserts)
+    if updates:
+        session.execute(_UPDATE_WORKER, updates)
+    session.execute(_INSERT_CHANGE, [{"kind": "worker", "entity_id": wid} for wid in final])
+
+
+BULK = {"WorkerRegistered": apply_worker_states, "WorkerUpdated": apply_worker_states}
+
+
 def _erase_worker(session: Session, p: dict) -> None:
     worker_id = p["worker_id"]
     row = session.execute(sa.select(workers.c.worker_id).where(workers.c.worker_id == worker_id)).first()
@@ -221,6 +264,7 @@ def main(*, only: str | None = None, settings: Settings | None = None) -> None:
         inbox=inbox,
         topics=TOPICS,
         handle=handle,
+        bulk=BULK,
         relay=only in (None, "relay"),
         consume=consume,
         extra_loops=[retrain_loop(settings)] if consume else [],

@@ -65,6 +65,44 @@ def apply_worker_state(session: Session, p: dict) -> None:
     })
 
 
+_WORKERS_STATE = (sa.select(workers.c.worker_id, workers.c.version, workers.c.erased)
+                  .where(workers.c.worker_id.in_(sa.bindparam("ids", expanding=True))).with_for_update())
+_INSERT_WORKER = workers.insert()
+_UPDATE_WORKER = workers.update().where(workers.c.worker_id == sa.bindparam("b_worker_id"))
+
+
+def apply_worker_states(session: Session, events: list[Envelope]) -> None:
+    """WorkerRegistered/WorkerUpdated events in their order, as `apply_worker_state` would apply them one by one
+    (a tombstone or a newer version stays), in at most three statements for the run."""
+    ids = list(dict.fromkeys(e.payload["worker_id"] for e in events))
+    state = {r.worker_id: (r.version, r.erased) for r in session.execute(_WORKERS_STATE, {"ids": ids})}
+    existing = set(state)
+    final: dict[str, dict] = {}
+    at = _now()
+    for e in events:
+        p = e.payload
+        worker_id = p["worker_id"]
+        current = state.get(worker_id)
+        if current is not None and (current[1] or p["version"] <= current[0]):
+            continue
+        final[worker_id] = {
+            "version": p["version"], "region_code": p["region_code"], "is_4050": bool(p.get("is_4050")),
+            "hardship": list(p.get("hardship") or []), "status": p.get("status") or "active",
+            "registered_on": p.get("registered_on"), "willing_to_relocate": bool(p.get("willing_to_relocate")),
+            "erased": False, "updated_at": at,
+        }
+        state[worker_id] = (p["version"], False)
+    inserts = [{"worker_id": wid, **v} for wid, v in final.items() if wid not in existing]
+    updates = [{"b_worker_id": wid, **v} for wid, v in final.items() if wid in existing]
+    if inserts:
+        session.execute(_INSERT_WORKER, inserts)
+    if updates:
+        session.execute(_UPDATE_WORKER, updates)
+
+
+BULK = {"WorkerRegistered": apply_worker_states, "WorkerUpdated": apply_worker_states}
+
+
 def apply_worker_erased(session: Session, p: dict) -> None:
     worker_id, now = p["worker_id"], _now()
     row = session.execute(sa.select(workers).where(workers.c.worker_id == worker_id)).mappings().first()
@@ -138,6 +176,7 @@ def main(*, only: str | None = None, settings: Settings | None = None) -> None:
         inbox=inbox,
         topics=TOPICS,
         handle=handle,
+        bulk=BULK,
         relay=only in (None, "relay"),
         consume=only in (None, "consumer"),
     )

@@ -1,9 +1,13 @@
 """The consumer loop every service uses.
 
 For each poll: decode every record in our own code (an undecodable one goes to the dead-letter topic);
-apply the batch in one database transaction, each record in a savepoint with its `event_id` inserted into
-the inbox (a replay is a no-op); commit the transaction; only then commit the offsets. A record whose
-effect fails is retried on its own with backoff, then dead-lettered with the reason; the loop goes on.
+apply the batch in one database transaction with every `event_id` inserted into the inbox (a replay is a
+no-op); commit the transaction; only then commit the offsets. The batch is first applied as a whole — runs of
+consecutive events that a service applies in bulk (`bulk`) with a few multi-row statements, the others one by
+one, no savepoints. Should any event fail, that transaction is rolled back and the batch applied again with
+each event in a savepoint of its own; an event whose effect still fails is retried on its own with backoff,
+then dead-lettered with the reason; the loop goes on. Both ways give the same database: the bulk path is the
+cheap way of doing what the careful one does (docs/decisions/0010-consumer-fast-path.md).
 On SIGTERM the current batch is finished and committed and the consumer leaves its group.
 
 A broker that lost its data (the local one keeps nothing across a restart) comes back with its topics
@@ -19,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -39,6 +43,9 @@ from shared.events import Envelope, UndecodableEvent, decode, dlq_topic
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Envelope], None]
+# Applies consecutive events of the types it is registered for, in their order, exactly as the Handler would one
+# by one (same rows in the end); keyed by event type in `EventConsumer(bulk=...)`.
+BulkHandler = Callable[[Session, list[Envelope]], None]
 # Largest original message copied into a dead letter; beyond it the value is cut and a header says so.
 DLQ_VALUE_LIMIT = 512 * 1024
 # Fault injection, used by the chaos suite (tests/chaos) and inert when unset: set to n, the process dies
@@ -74,6 +81,7 @@ class EventConsumer:
         factory: sessionmaker[Session],
         inbox: sa.Table,
         handle: Handler,
+        bulk: Mapping[str, BulkHandler] | None = None,
         client_id: str | None = None,
     ):
         self.settings = settings
@@ -82,6 +90,8 @@ class EventConsumer:
         self.factory = factory
         self.inbox = inbox
         self.handle = handle
+        self.bulk = dict(bulk or {})
+        self._inbox_insert = inbox.insert()  # built once: building a statement per batch costs more than running it
         self.client_id = client_id or f"{group_id}-consumer"
         self._consumer = None
         self._dlq: KafkaProducer | None = None
@@ -139,32 +149,15 @@ class EventConsumer:
         applied: list[Envelope] = []
         duplicates = 0
         if good:
-            inbox_insert = self.inbox.insert()  # one statement for the batch: building one per event costs more
             try:
-                with transaction(self.factory) as session:
-                    ids = [d.envelope.event_id for d in good]
-                    seen = set(
-                        session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars()
-                    )
-                    for d in good:
-                        env = d.envelope
-                        if env.event_id in seen:
-                            duplicates += 1
-                            continue
-                        try:
-                            with session.begin_nested():
-                                self.handle(session, env)
-                                session.execute(inbox_insert, {
-                                    "event_id": env.event_id, "event_type": env.event_type, "topic": d.record.topic,
-                                    "processed_at": now()})
-                            seen.add(env.event_id)
-                            applied.append(env)
-                        except OperationalError:
-                            raise  # the database itself is unwell: retry the whole batch
-                        except Exception:  # noqa: BLE001 - a handler failure is retried alone, then dead-lettered
-                            log.warning("event failed in batch; retrying alone", extra={"event_type": env.event_type},
-                                        exc_info=True)
-                            failed.append(d)
+                try:
+                    applied, duplicates = self._apply_whole(good)
+                except OperationalError:
+                    raise
+                except Exception:  # noqa: BLE001 - some event failed: find which, with a savepoint each
+                    log.info("a batch failed as a whole; applying its events one by one", exc_info=True)
+                    metrics.BATCH_FALLBACKS.labels(self.settings.service).inc()
+                    applied, duplicates, failed = self._apply_isolated(good)
             except OperationalError:
                 log.warning("database error applying a batch; retrying record by record", exc_info=True)
                 failed = good
@@ -179,6 +172,63 @@ class EventConsumer:
         for d in batch:
             if d.envelope is None:
                 self._dead_letter(d.record, d.reason or "undecodable")
+
+    def _unseen(self, session: Session, good: list[Decoded]) -> tuple[list[Decoded], int]:
+        """The records whose events the inbox does not hold yet (and the first of any repeated in the batch)."""
+        ids = [d.envelope.event_id for d in good]
+        seen = set(session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id.in_(ids))).scalars())
+        todo = []
+        for d in good:
+            if d.envelope.event_id not in seen:
+                seen.add(d.envelope.event_id)
+                todo.append(d)
+        return todo, len(good) - len(todo)
+
+    def _inbox_row(self, d: Decoded, at) -> dict:
+        env = d.envelope
+        return {"event_id": env.event_id, "event_type": env.event_type, "topic": d.record.topic, "processed_at": at}
+
+    def _apply_whole(self, good: list[Decoded]) -> tuple[list[Envelope], int]:
+        """The whole batch in one transaction without savepoints; raises if any event fails (nothing is kept)."""
+        with transaction(self.factory) as session:
+            todo, duplicates = self._unseen(session, good)
+            i = 0
+            while i < len(todo):
+                bulk = self.bulk.get(todo[i].envelope.event_type)
+                if bulk is None:
+                    self.handle(session, todo[i].envelope)
+                    i += 1
+                    continue
+                j = i + 1
+                while j < len(todo) and self.bulk.get(todo[j].envelope.event_type) is bulk:
+                    j += 1
+                bulk(session, [d.envelope for d in todo[i:j]])
+                i = j
+            if todo:
+                at = now()
+                session.execute(self._inbox_insert, [self._inbox_row(d, at) for d in todo])
+        return [d.envelope for d in todo], duplicates
+
+    def _apply_isolated(self, good: list[Decoded]) -> tuple[list[Envelope], int, list[Decoded]]:
+        """The batch again, each event in a savepoint: the ones that fail are returned to be retried alone."""
+        failed: list[Decoded] = []
+        applied: list[Envelope] = []
+        with transaction(self.factory) as session:
+            todo, duplicates = self._unseen(session, good)
+            for d in todo:
+                env = d.envelope
+                try:
+                    with session.begin_nested():
+                        self.handle(session, env)
+                        session.execute(self._inbox_insert, self._inbox_row(d, now()))
+                    applied.append(env)
+                except OperationalError:
+                    raise  # the database itself is unwell: retry the whole batch
+                except Exception:  # noqa: BLE001 - a handler failure is retried alone, then dead-lettered
+                    log.warning("event failed in batch; retrying alone", extra={"event_type": env.event_type},
+                                exc_info=True)
+                    failed.append(d)
+        return applied, duplicates, failed
 
     def _retry_alone(self, d: Decoded) -> None:
         env = d.envelope

@@ -180,6 +180,41 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(harness
     assert b"cannot apply this one" in dict(dead[0].headers)["reason"]
 
 
+def test_an_event_failing_inside_a_bulk_run_is_dead_lettered_and_the_rest_applied_once(harness, broker):
+    """The batch fails as a whole, is applied again event by event, and only the failing event is set aside."""
+    poisoned = str(uuid.uuid4())
+    calls = []
+
+    def bulk(session, events):
+        calls.append(len(events))
+        for event in events:
+            if event.payload["employer_id"] == poisoned:
+                raise ValueError("cannot apply this one")
+            handle(session, event)
+
+    def careful(session, event):
+        if event.payload["employer_id"] == poisoned:
+            raise ValueError("cannot apply this one")
+        handle(session, event)
+
+    before = [str(uuid.uuid4()) for _ in range(5)]
+    after = [str(uuid.uuid4()) for _ in range(5)]
+    for eid in [*before, poisoned, *after]:
+        harness.write_event(eid)
+    harness.start_relay()
+    eventually(lambda: harness.unsent() == 0, what="all events on the broker")  # so that one poll reads them all
+    consumer = EventConsumer(settings=harness.settings, group_id=harness.group, topics=[TOPIC_EMPLOYERS],
+                             factory=harness.factory, inbox=tables["inbox"], handle=careful,
+                             bulk={"EmployerRegistered": bulk})
+    harness._start(consumer.run)
+    eventually(lambda: all(harness.applied(e) == 1 for e in before + after), what="the events around the failing one")
+    assert harness.applied(poisoned) == 0
+    assert any(n > 1 for n in calls), f"the bulk handler was never given a run of events: {calls}"
+    dead = eventually(lambda: [m for m in read_topic(broker, dlq_topic(harness.group))
+                               if dict(m.headers).get("reason", b"").startswith(b"handler failed")], what="dead letter")
+    assert len(dead) == 1 and b"cannot apply this one" in dict(dead[0].headers)["reason"]
+
+
 def test_an_event_written_while_the_broker_is_down_arrives_after_it_restarts(databases, tmp_path):
     port = free_port()
     own = Stack(data_dir=tmp_path, env={})
