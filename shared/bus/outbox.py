@@ -7,6 +7,7 @@ harmless. Sent rows are kept for a retention window so that a broker that lost i
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -45,11 +46,17 @@ def _row(envelope: Envelope, created_at: datetime) -> dict:
     }
 
 
-def record(session: Session, outbox: sa.Table, *envelopes: Envelope) -> None:
-    """Add events to the outbox inside the caller's transaction."""
+@functools.cache
+def _insert(outbox: sa.Table) -> sa.Insert:
+    # One statement per outbox table: a new one per call would have its cache key computed again every time.
+    return outbox.insert()
+
+
+def record(session: Session | sa.Connection, outbox: sa.Table, *envelopes: Envelope) -> None:
+    """Add events to the outbox inside the caller's transaction (an ORM Session's or a Connection's)."""
     if envelopes:
         created_at = now()
-        session.execute(outbox.insert(), [_row(e, created_at) for e in envelopes])
+        session.execute(_insert(outbox), [_row(e, created_at) for e in envelopes])
 
 
 def backlog(session: Session, outbox: sa.Table) -> int:
