@@ -23,12 +23,15 @@ from services.intake.domain.identity import (
 from services.intake.domain.normalise import normalise_terms, normalise_text
 from shared.auth import Principal
 from shared.bus.outbox import record
-from shared.db import transaction
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import Envelope, make_event
 from shared.pii import mask_name, mask_national_id, mask_phone
 
 PRODUCER = "intake"
+
+# Where statements run: the service's writes use a Connection (see `IntakeService._writing`); readers and the
+# event consumer an ORM Session. Both execute the same statements.
+Executor = Session | sa.Connection
 
 
 class DuplicateWorker(Conflict):
@@ -43,18 +46,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _event(session: Session, event_type: str, payload: Mapping[str, Any]) -> Envelope:
+def _event(session: Executor, event_type: str, payload: Mapping[str, Any]) -> Envelope:
     envelope = make_event(event_type, payload, producer=PRODUCER)
     record(session, outbox, envelope)
     return envelope
 
 
-def audit(session: Session, actor: Principal | None, *, action: str, resource: str, resource_id: str | None,
+# Statements built once: building one per call (and its cache key, from the values it carries) cost more than
+# executing it. Parameters are given at execute time.
+_INSERT_AUDIT = audit_log.insert()
+_INSERT_WORKER = workers.insert()
+_INSERT_EMPLOYER = employers.insert()
+_INSERT_VACANCY = vacancies.insert()
+_WORKER_ID_BY_HASH = sa.select(workers.c.id).where(workers.c.national_id_hash == sa.bindparam("national_id_hash"))
+_WORKER_BY_ID = sa.select(workers).where(workers.c.id == sa.bindparam("worker_id"))
+_WORKER_REGION = sa.select(workers.c.region_code, workers.c.willing_to_relocate, workers.c.status).where(
+    workers.c.id == sa.bindparam("worker_id"))
+_EMPLOYER_ID_BY_CODE = sa.select(employers.c.id).where(employers.c.credit_code == sa.bindparam("credit_code"))
+_EMPLOYER_ID = sa.select(employers.c.id).where(employers.c.id == sa.bindparam("employer_id"))
+_VACANCY_BY_ID = sa.select(vacancies).where(vacancies.c.id == sa.bindparam("vacancy_id"))
+# Updates: the columns to SET are the keys of the parameters given at execute time (besides the b_* of WHERE).
+_UPDATE_WORKER = workers.update().where(workers.c.id == sa.bindparam("b_id"))
+_UPDATE_WORKER_VERSION = workers.update().where(workers.c.id == sa.bindparam("b_id"),
+                                                workers.c.version == sa.bindparam("b_version"))
+_UPDATE_VACANCY = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"))
+_VACANCY_OWNER = sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type).where(
+    vacancies.c.id == sa.bindparam("vacancy_id"))
+
+
+def audit(session: Executor, actor: Principal | None, *, action: str, resource: str, resource_id: str | None,
           remote_addr: str | None = None, detail: str | None = None) -> None:
     """Who did what to which record — never the personal values themselves."""
-    session.execute(audit_log.insert().values(
-        at=_now(), actor=actor.sub if actor else "system", role=actor.role if actor else "system", action=action,
-        resource=resource, resource_id=resource_id, remote_addr=remote_addr, detail=detail))
+    session.execute(_INSERT_AUDIT, {
+        "at": _now(), "actor": actor.sub if actor else "system", "role": actor.role if actor else "system",
+        "action": action, "resource": resource, "resource_id": resource_id, "remote_addr": remote_addr,
+        "detail": detail})
 
 
 def worker_state(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,14 +133,26 @@ class IntakeService:
         self.vault = container.vault
         self.settings = container.settings
 
+    def _writing(self):
+        """One write transaction on a Connection of the engine: commit on success, roll back on any exception.
+        (The service works on tables: an ORM Session would add only its own bookkeeping to every write.)"""
+        return self.c.engine.begin()
+
     # --- workers -----------------------------------------------------------------------------------------
 
-    def _worker_columns(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _worker_columns(self, data: Mapping[str, Any], plain: dict[str, str] | None = None) -> dict[str, Any]:
+        """The columns `data` sets; `plain`, when given, receives the personal values in clear as stored."""
         columns: dict[str, Any] = {}
         if "name" in data:
-            columns["name_enc"] = self.vault.encrypt(normalise_text(data["name"]))
+            name = normalise_text(data["name"])
+            columns["name_enc"] = self.vault.encrypt(name)
+            if plain is not None:
+                plain["name"] = name
         if "phone" in data:
-            columns["phone_enc"] = self.vault.encrypt(validate_mobile(data["phone"]))
+            phone = validate_mobile(data["phone"])
+            columns["phone_enc"] = self.vault.encrypt(phone)
+            if plain is not None:
+                plain["phone"] = phone
         for key in ("skills", "certificates", "desired_occupations"):
             if key in data:
                 columns[key] = normalise_terms(data[key], max_items=30, max_len=40)
@@ -127,8 +165,11 @@ class IntakeService:
                 columns[key] = data[key]
         return columns
 
-    def _prepare_worker(self, data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
+    def _prepare_worker(self, data: Mapping[str, Any], *, today: date,
+                        plain: dict[str, str] | None = None) -> dict[str, Any]:
         nid = parse_national_id(data["national_id"], today=today)
+        if plain is not None:
+            plain["national_id"] = nid.normalised
         age = age_on(nid.birth_date, today)
         now = _now()
         return {
@@ -143,30 +184,30 @@ class IntakeService:
                                male_age=self.settings.age_4050_male),
             "skills": [], "certificates": [], "desired_occupations": [], "target_regions": [], "hardship": [],
             "education": None, "experience_years": 0, "desired_wage_min": None, "willing_to_relocate": False,
-            **self._worker_columns(data),
+            **self._worker_columns(data, plain),
             "status": "active",
             "consent_at": now,
             "registered_at": now,
             "updated_at": now,
         }
 
-    def _existing_worker_id(self, session: Session, national_id_hash: str) -> str | None:
-        return session.execute(
-            sa.select(workers.c.id).where(workers.c.national_id_hash == national_id_hash)
-        ).scalar_one_or_none()
+    def _existing_worker_id(self, session: Executor, national_id_hash: str) -> str | None:
+        return session.execute(_WORKER_ID_BY_HASH, {"national_id_hash": national_id_hash}).scalar_one_or_none()
 
-    def register_worker(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
+    def register_worker(self, data: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None,
+                        plain: dict[str, str] | None = None) -> dict:
+        """Store a new worker; `plain`, when given, receives its personal values in clear (for the answer)."""
         if not actor.covers_region(data["region_code"]):
             raise Forbidden("this caseworker may not register workers in that region",
                             fields={"region_code": ["outside the caller's regions"]})
-        values = self._prepare_worker(data, today=date.today())
+        values = self._prepare_worker(data, today=date.today(), plain=plain)
         try:
-            with transaction(self.c.factory) as session:
+            with self._writing() as session:
                 existing = self._existing_worker_id(session, values["national_id_hash"])
                 if existing:
                     raise DuplicateWorker("a worker with this national ID is registered already",
                                           fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
-                session.execute(workers.insert().values(**values))
+                session.execute(_INSERT_WORKER, values)
                 _event(session, "WorkerRegistered", worker_state(values))
                 audit(session, actor, action="create", resource="worker", resource_id=values["id"], remote_addr=remote_addr)
         except IntegrityError:
@@ -179,9 +220,8 @@ class IntakeService:
                                   fields={"national_id": ["already registered"]}, extra={"worker_id": existing}) from None
         return values
 
-    def load_worker(self, session: Session, worker_id: str, *, for_update: bool = False) -> dict:
-        stmt = sa.select(workers).where(workers.c.id == worker_id)
-        row = session.execute(stmt).mappings().first()
+    def load_worker(self, session: Executor, worker_id: str, *, for_update: bool = False) -> dict:
+        row = session.execute(_WORKER_BY_ID, {"worker_id": worker_id}).mappings().first()
         if row is None or row["status"] == "erased":
             raise NotFound("worker not found")
         return dict(row)
@@ -189,16 +229,13 @@ class IntakeService:
     def worker_region(self, worker_id: str) -> dict | None:
         """Region and relocation flag of a live worker, for the authorization rules."""
         with self.c.factory() as session:
-            row = session.execute(
-                sa.select(workers.c.region_code, workers.c.willing_to_relocate, workers.c.status)
-                .where(workers.c.id == worker_id)
-            ).mappings().first()
+            row = session.execute(_WORKER_REGION, {"worker_id": worker_id}).mappings().first()
         if row is None or row["status"] == "erased":
             return None
         return dict(row)
 
     def get_worker(self, worker_id: str, *, actor: Principal, remote_addr: str | None = None) -> dict:
-        with transaction(self.c.factory) as session:
+        with self._writing() as session:
             row = self.load_worker(session, worker_id)
             full = self.may_see_pii(actor, row["region_code"])
             if full:
@@ -208,10 +245,13 @@ class IntakeService:
     def may_see_pii(self, actor: Principal, region_code: str) -> bool:
         return actor.is_admin or (actor.role == "caseworker" and actor.covers_region(region_code))
 
-    def present_worker(self, row: Mapping[str, Any], *, full: bool) -> dict:
-        national_id = self.vault.decrypt(row["national_id_enc"])
-        name = self.vault.decrypt(row["name_enc"])
-        phone = self.vault.decrypt(row["phone_enc"])
+    def present_worker(self, row: Mapping[str, Any], *, full: bool, plain: Mapping[str, str] | None = None) -> dict:
+        """The worker as the API shows it; `plain` holds personal values already in clear (a record just written),
+        which then need no decryption."""
+        plain = plain or {}
+        national_id = plain["national_id"] if "national_id" in plain else self.vault.decrypt(row["national_id_enc"])
+        name = plain["name"] if "name" in plain else self.vault.decrypt(row["name_enc"])
+        phone = plain["phone"] if "phone" in plain else self.vault.decrypt(row["phone_enc"])
         out = {
             "worker_id": row["id"],
             "version": row["version"],
@@ -235,14 +275,12 @@ class IntakeService:
         if "region_code" in data and not actor.covers_region(data["region_code"]):
             raise Forbidden("the new region is outside the caller's regions",
                             fields={"region_code": ["outside the caller's regions"]})
-        with transaction(self.c.factory) as session:
+        with self._writing() as session:
             row = self.load_worker(session, worker_id)
             changes = self._worker_columns(data)
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
-            result = session.execute(
-                workers.update().where(workers.c.id == worker_id, workers.c.version == row["version"]).values(**changes)
-            )
+            result = session.execute(_UPDATE_WORKER_VERSION, {**changes, "b_id": worker_id, "b_version": row["version"]})
             if result.rowcount != 1:
                 raise Conflict("the worker was changed meanwhile; try again")
             row.update(changes)
@@ -253,14 +291,14 @@ class IntakeService:
 
     def erase_worker(self, worker_id: str, *, actor: Principal, remote_addr: str | None = None) -> None:
         """Remove every personal field; keep region, age, the 4050 flag and hardship categories for the figures."""
-        with transaction(self.c.factory) as session:
+        with self._writing() as session:
             row = self.load_worker(session, worker_id)
             version = row["version"] + 1
-            session.execute(workers.update().where(workers.c.id == worker_id).values(
+            session.execute(_UPDATE_WORKER, dict(
                 national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_date=None,
                 gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
-                erased_at=_now(), updated_at=_now()))
+                erased_at=_now(), updated_at=_now(), b_id=worker_id))
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
@@ -294,8 +332,8 @@ class IntakeService:
             # One audit row per worker shown with full personal data, as GET /workers/{id} writes: "who saw this
             # worker's data" is then one query by resource_id, whichever way it was seen.
             now = _now()
-            with transaction(self.c.factory) as session:
-                session.execute(audit_log.insert(), [
+            with self._writing() as session:
+                session.execute(_INSERT_AUDIT, [
                     {"at": now, "actor": actor.sub, "role": actor.role, "action": "read_pii", "resource": "worker",
                      "resource_id": worker_id, "remote_addr": remote_addr, "status": None, "detail": "list"}
                     for worker_id in shown])
@@ -316,20 +354,18 @@ class IntakeService:
             "created_at": now,
         }
         try:
-            with transaction(self.c.factory) as session:
-                existing = session.execute(
-                    sa.select(employers.c.id).where(employers.c.credit_code == code)).scalar_one_or_none()
+            with self._writing() as session:
+                existing = session.execute(_EMPLOYER_ID_BY_CODE, {"credit_code": code}).scalar_one_or_none()
                 if existing:
                     raise DuplicateEmployer("an employer with this credit code is registered already",
                                             fields={"credit_code": ["already registered"]}, extra={"employer_id": existing})
-                session.execute(employers.insert().values(**values))
+                session.execute(_INSERT_EMPLOYER, values)
                 _event(session, "EmployerRegistered", {"employer_id": values["id"], "version": 1,
                                                        "employer_name": values["name"], "region_code": values["region_code"]})
                 audit(session, actor, action="create", resource="employer", resource_id=values["id"], remote_addr=remote_addr)
         except IntegrityError:
             with self.c.factory() as session:
-                existing = session.execute(
-                    sa.select(employers.c.id).where(employers.c.credit_code == code)).scalar_one_or_none()
+                existing = session.execute(_EMPLOYER_ID_BY_CODE, {"credit_code": code}).scalar_one_or_none()
             if existing is None:
                 raise
             raise DuplicateEmployer("an employer with this credit code is registered already",
@@ -383,34 +419,31 @@ class IntakeService:
             "created_at": now,
             "updated_at": now,
         }
-        with transaction(self.c.factory) as session:
-            employer = session.execute(
-                sa.select(employers.c.id).where(employers.c.id == data["employer_id"])).scalar_one_or_none()
+        with self._writing() as session:
+            employer = session.execute(_EMPLOYER_ID, {"employer_id": data["employer_id"]}).scalar_one_or_none()
             if employer is None:
                 raise Unprocessable("unknown employer", fields={"employer_id": ["no such employer"]})
-            session.execute(vacancies.insert().values(**values))
+            session.execute(_INSERT_VACANCY, values)
             _event(session, "VacancyPosted", vacancy_state(values))
             audit(session, actor, action="create", resource="vacancy", resource_id=values["id"], remote_addr=remote_addr)
         return values
 
     def get_vacancy(self, vacancy_id: str) -> dict:
         with self.c.factory() as session:
-            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+            row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
         if row is None:
             raise NotFound("vacancy not found")
         return present_vacancy(row)
 
     def vacancy_owner(self, vacancy_id: str) -> dict | None:
         with self.c.factory() as session:
-            row = session.execute(
-                sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type)
-                .where(vacancies.c.id == vacancy_id)).mappings().first()
+            row = session.execute(_VACANCY_OWNER, {"vacancy_id": vacancy_id}).mappings().first()
         return dict(row) if row else None
 
     def update_vacancy(self, vacancy_id: str, data: Mapping[str, Any], *, actor: Principal,
                        remote_addr: str | None = None) -> dict:
-        with transaction(self.c.factory) as session:
-            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+        with self._writing() as session:
+            row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
             if row is None:
                 raise NotFound("vacancy not found")
             row = dict(row)
@@ -423,7 +456,7 @@ class IntakeService:
                 raise Unprocessable("wage range is inconsistent", fields={"wage_max": ["must not be below wage_min"]})
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
-            session.execute(vacancies.update().where(vacancies.c.id == vacancy_id).values(**changes))
+            session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
             row.update(changes)
             _event(session, "VacancyUpdated", vacancy_state(row))
             audit(session, actor, action="update", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr)
@@ -431,15 +464,15 @@ class IntakeService:
 
     def close_vacancy(self, vacancy_id: str, *, reason: str, actor: Principal | None,
                       remote_addr: str | None = None) -> dict:
-        with transaction(self.c.factory) as session:
-            row = session.execute(sa.select(vacancies).where(vacancies.c.id == vacancy_id)).mappings().first()
+        with self._writing() as session:
+            row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
             if row is None:
                 raise NotFound("vacancy not found")
             row = dict(row)
             if row["status"] == "closed":
                 return present_vacancy(row)  # closing twice is harmless
             changes = {"status": "closed", "close_reason": reason, "version": row["version"] + 1, "updated_at": _now()}
-            session.execute(vacancies.update().where(vacancies.c.id == vacancy_id).values(**changes))
+            session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
             row.update(changes)
             _event(session, "VacancyClosed", vacancy_state(row))
             audit(session, actor, action="close", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr,
@@ -555,7 +588,7 @@ def import_workers(service: IntakeService, rows, *, actor: Principal, consent_al
 
 
 def _store_chunk(service: IntakeService, chunk, results: dict, *, actor: Principal, remote_addr: str | None) -> None:
-    with transaction(service.c.factory) as session:
+    with service._writing() as session:
         hashes = [v["national_id_hash"] for _, v in chunk]
         existing = dict(session.execute(
             sa.select(workers.c.national_id_hash, workers.c.id).where(workers.c.national_id_hash.in_(hashes))).all())
@@ -570,10 +603,10 @@ def _store_chunk(service: IntakeService, chunk, results: dict, *, actor: Princip
                 fresh.append(values)
                 chunk_results[number] = {"row": number, "status": "created", "worker_id": values["id"], "errors": {}}
         if fresh:
-            session.execute(workers.insert(), fresh)
+            session.execute(_INSERT_WORKER, fresh)
             now = _now()
             record(session, outbox, *[make_event("WorkerRegistered", worker_state(v), producer=PRODUCER) for v in fresh])
-            session.execute(audit_log.insert(), [
+            session.execute(_INSERT_AUDIT, [
                 {"at": now, "actor": actor.sub, "role": actor.role, "action": "import", "resource": "worker",
                  "resource_id": v["id"], "remote_addr": remote_addr, "status": None, "detail": None} for v in fresh])
     results.update(chunk_results)

@@ -64,8 +64,9 @@ class CreatedWorkerSchema(WorkerSchema):
 @workers_bp.response(201, WorkerSchema)
 def create_worker(data):
     """Register a job seeker (caseworkers of the worker's region, admin)."""
-    values = svc().register_worker(data, actor=principal(), remote_addr=_addr())
-    return svc().present_worker(values, full=True)
+    plain: dict[str, str] = {}
+    values = svc().register_worker(data, actor=principal(), remote_addr=_addr(), plain=plain)
+    return svc().present_worker(values, full=True, plain=plain)
 
 
 @workers_bp.route("/workers", methods=["GET"])
