@@ -41,6 +41,8 @@ from shared.http import (
     settings_or_exit,
 )
 
+# Argument schemas are given as instances: given a class, webargs builds a new instance (deep-copying every
+# field) for each request. An instance keeps no state between loads.
 workers_bp = Blueprint("workers", __name__, description="Job seekers")
 employers_bp = Blueprint("employers", __name__, description="Employers")
 vacancies_bp = Blueprint("vacancies", __name__, description="Vacancies")
@@ -60,7 +62,7 @@ class CreatedWorkerSchema(WorkerSchema):
 
 
 @workers_bp.route("/workers", methods=["POST"])
-@workers_bp.arguments(WorkerCreateSchema)
+@workers_bp.arguments(WorkerCreateSchema())
 @workers_bp.response(201, WorkerSchema)
 def create_worker(data):
     """Register a job seeker (caseworkers of the worker's region, admin)."""
@@ -70,7 +72,7 @@ def create_worker(data):
 
 
 @workers_bp.route("/workers", methods=["GET"])
-@workers_bp.arguments(WorkerQuerySchema, location="query")
+@workers_bp.arguments(WorkerQuerySchema(), location="query")
 @workers_bp.response(200, WorkerPageSchema)
 def list_workers(query):
     """Workers in the caller's reach, filtered and paged; each one shown with full personal data is audited."""
@@ -84,7 +86,7 @@ def get_worker(worker_id):
 
 
 @workers_bp.route("/workers/<id:worker_id>", methods=["PATCH"])
-@workers_bp.arguments(WorkerUpdateSchema)
+@workers_bp.arguments(WorkerUpdateSchema())
 @workers_bp.response(200, WorkerSchema)
 def update_worker(data, worker_id):
     return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr())
@@ -109,8 +111,8 @@ class ImportFileSchema(Schema):
 
 
 @workers_bp.route("/workers/import", methods=["POST"])
-@workers_bp.arguments(ImportFormSchema, location="form")
-@workers_bp.arguments(ImportFileSchema, location="files")
+@workers_bp.arguments(ImportFormSchema(), location="form")
+@workers_bp.arguments(ImportFileSchema(), location="files")
 @workers_bp.response(200, ImportResultSchema)
 def import_workers(form, files):
     """Bulk registration from a CSV (UTF-8 or GBK) or XLSX file; every row is answered."""
@@ -126,7 +128,7 @@ def import_workers(form, files):
 
 
 @employers_bp.route("/employers", methods=["POST"])
-@employers_bp.arguments(EmployerCreateSchema)
+@employers_bp.arguments(EmployerCreateSchema())
 @employers_bp.response(201, EmployerSchema)
 def create_employer(data):
     values = svc().register_employer(data, actor=principal(), remote_addr=_addr())
@@ -140,7 +142,7 @@ def get_employer(employer_id):
 
 
 @vacancies_bp.route("/vacancies", methods=["POST"])
-@vacancies_bp.arguments(VacancyCreateSchema)
+@vacancies_bp.arguments(VacancyCreateSchema())
 @vacancies_bp.response(201, VacancySchema)
 def create_vacancy(data):
     values = svc().post_vacancy(data, actor=principal(), remote_addr=_addr())
@@ -148,7 +150,7 @@ def create_vacancy(data):
 
 
 @vacancies_bp.route("/vacancies", methods=["GET"])
-@vacancies_bp.arguments(VacancyQuerySchema, location="query")
+@vacancies_bp.arguments(VacancyQuerySchema(), location="query")
 @vacancies_bp.response(200, VacancyPageSchema)
 def list_vacancies(query):
     return svc().list_vacancies(query, actor=principal())
@@ -161,21 +163,21 @@ def get_vacancy(vacancy_id):
 
 
 @vacancies_bp.route("/vacancies/<id:vacancy_id>", methods=["PATCH"])
-@vacancies_bp.arguments(VacancyUpdateSchema)
+@vacancies_bp.arguments(VacancyUpdateSchema())
 @vacancies_bp.response(200, VacancySchema)
 def update_vacancy(data, vacancy_id):
     return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr())
 
 
 @vacancies_bp.route("/vacancies/<id:vacancy_id>/close", methods=["POST"])
-@vacancies_bp.arguments(CloseSchema, required=False)
+@vacancies_bp.arguments(CloseSchema(), required=False)
 @vacancies_bp.response(200, VacancySchema)
 def close_vacancy(data, vacancy_id):
     return svc().close_vacancy(vacancy_id, reason=data["reason"], actor=principal(), remote_addr=_addr())
 
 
 @audit_bp.route("/audit", methods=["GET"])
-@audit_bp.arguments(AuditQuerySchema, location="query")
+@audit_bp.arguments(AuditQuerySchema(), location="query")
 @audit_bp.response(200, AuditEntrySchema(many=True))
 def list_audit(query):
     """Who did what to which record, when and from where: newest first (admin)."""
