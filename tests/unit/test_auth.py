@@ -59,3 +59,24 @@ def test_clock_skew_is_tolerated_only_within_the_leeway():
     assert verify(token, leeway=30).sub == "u1"
     with pytest.raises(AuthError):
         verify(token, leeway=0)
+
+
+def test_a_token_accepted_once_is_still_refused_once_it_expires(monkeypatch):
+    now = time.time()
+    token = jwt.encode(claims(exp=int(now) + 5), SECRET, algorithm="HS256")
+    assert verify(token, leeway=0).sub == "u1"
+    assert verify(token, leeway=0).sub == "u1"  # the second time from the process's memory of the first
+    monkeypatch.setattr(time, "time", lambda: now + 6)
+    with pytest.raises(AuthError, match="expired"):
+        verify(token, leeway=0)
+    assert verify(token, leeway=30).sub == "u1"
+
+
+def test_a_token_is_remembered_only_for_the_secret_issuer_and_audience_it_was_checked_with():
+    token = issue_token(secret=SECRET, role="admin", sub="a")
+    assert verify(token).sub == "a"
+    with pytest.raises(AuthError):
+        verify_token(token, secret="another-secret-of-sufficient-length", issuer="jobbridge", audience="jobbridge",
+                     leeway_s=30)
+    with pytest.raises(AuthError):
+        verify_token(token, secret=SECRET, issuer="jobbridge", audience="someone-else", leeway_s=30)
