@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
+# Execution option marking a session's connection as read-only (see `reading`).
+READ_ONLY = "jobbridge_read_only"
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
@@ -52,8 +54,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover - exercised by every test
             # IMMEDIATE: a write transaction takes the write lock up front, so two writers queue instead of
-            # failing with "database is locked" when both try to upgrade a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # failing with "database is locked" when both try to upgrade a read lock. A session opened by
+            # `reading()` only reads: DEFERRED, a snapshot that neither waits for writers nor holds them up.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(
@@ -72,6 +75,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         with session.begin():
             yield session
+    finally:
+        session.close()
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only (it is never committed). On SQLite its transaction begins DEFERRED, so the many
+    small reads — index catch-up, authorization lookups, the relay's scan of the outbox — run beside writers
+    instead of queueing for the write lock; use `transaction()` for anything that writes."""
+    session = factory()
+    try:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
     finally:
         session.close()
 

@@ -20,17 +20,19 @@ from typing import Any
 import sqlalchemy as sa
 from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
-from flask_limiter import ApplicationLimit, Limiter
-from flask_limiter.errors import RateLimitExceeded
 from flask_smorest import Api
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge, TooManyRequests
 from werkzeug.routing import UUIDConverter
 
 import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
 from shared import logs, metrics
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
+from shared.db import reading
 from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ class JobbridgeApi(Api):
             return validation_response(data["messages"])
         if isinstance(error, RequestEntityTooLarge):
             return jsonify(error_body(413, "too_large", "request body is over the size limit")), 413
-        if isinstance(error, RateLimitExceeded):
+        if isinstance(error, RateLimited):
             return _too_many_requests(error)
         if error.code == 400 and "messages" in data:
             # webargs' answer to a body that is not JSON: say so, and why, in the contract's shape.
@@ -172,15 +174,14 @@ class JobbridgeApi(Api):
         return response, status
 
 
-def _too_many_requests(error: RateLimitExceeded):
+def _too_many_requests(error: RateLimited):
     """429 in the contract's shape, with Retry-After: the seconds until the caller's window ends."""
-    window = error.limit.limit
+    window = error.limit
     retry_after = window.get_expiry()
-    limiter = current_app.extensions.get("jobbridge_limiter")
     try:
-        current = limiter.current_limit if limiter is not None else None
-        if current is not None:
-            retry_after = current.reset_at - time.time()
+        # The window's reset as flask-limiter reported it: the whole second after the window's end.
+        reset_at = int(error.limits.strategy.get_window_stats(window, *error.identifiers).reset_time + 1)
+        retry_after = reset_at - time.time()
     except Exception:  # noqa: BLE001 - the window's length is a safe upper bound when the store is unreachable
         log.warning("rate-limit window unknown", exc_info=True)
     retry_after = max(1, min(int(math.ceil(retry_after)), window.get_expiry()))
@@ -307,7 +308,9 @@ def build_app(spec: ServiceApp) -> Flask:
             g.auth_error = str(exc)
         return None
 
-    app.extensions["jobbridge_limiter"] = _limiter(app, spec)
+    limits = CallerLimits(settings, import_endpoints=spec.import_endpoints, engine=spec.engine)
+    app.extensions["jobbridge_limiter"] = limits
+    app.before_request(limits.check)
 
     @app.before_request
     def authorize():
@@ -368,38 +371,61 @@ def _rate_key() -> str:
     return f"sub:{sub}" if len(sub) <= 100 else "sub#" + hashlib.sha256(sub.encode()).hexdigest()
 
 
-def _limiter(app: Flask, spec: ServiceApp) -> Limiter:
-    """Fixed-window limits per caller: writes (POST/PUT/PATCH/DELETE) share one budget, imports have their own."""
-    settings = spec.settings
-    imports = spec.import_endpoints
+class RateLimited(TooManyRequests):
+    """A caller over one of its limits (answered by `_too_many_requests`)."""
 
-    def not_a_write() -> bool:
-        return request.method not in WRITE_METHODS or request.endpoint in imports
+    def __init__(self, limits: CallerLimits, limit: RateLimitItem, identifiers: tuple[str, str]) -> None:
+        super().__init__(description=str(limit))
+        self.limits = limits
+        self.limit = limit
+        self.identifiers = identifiers
 
-    def not_an_import() -> bool:
-        return request.endpoint not in imports
 
-    storage_options: dict[str, Any] = {}
-    if settings.rate_limit_storage.split("://", 1)[0] == "database":
-        if spec.engine is None:
-            raise ValueError("the database:// rate-limit storage needs the service's engine")
-        storage_options["engine"] = spec.engine
-    limiter = Limiter(
-        _rate_key,
-        storage_uri=settings.rate_limit_storage,
-        storage_options=storage_options,
-        strategy="fixed-window",
-        application_limits=[
-            ApplicationLimit(settings.rate_limit_writes, scope="writes", exempt_when=not_a_write),
-            ApplicationLimit(settings.rate_limit_imports, scope="imports", exempt_when=not_an_import),
-        ],
-        # Headers on every write would cost two more reads of the store; a 429 carries Retry-After.
-        headers_enabled=False,
-        # A store that fails lets the request through (and logs): the database behind the write decides.
-        swallow_errors=True,
-    )
-    limiter.init_app(app)
-    return limiter
+class CallerLimits:
+    """Fixed-window limits per caller: writes (POST/PUT/PATCH/DELETE) share one budget, imports have their own.
+
+    What flask-limiter did here with two application limits, without its per-request machinery (resolving
+    which of its limit kinds apply took more time than the counter's round trip to the store): a request to an
+    import endpoint counts on the caller's `imports` budget, any other write on its `writes` budget, anything
+    else (reads, unrouted requests) on none. The counters are `limits` fixed windows under the same keys
+    (LIMITER/<caller>/<scope>/<amount>/<multiples>/<granularity>) in the same store.
+    """
+
+    def __init__(self, settings: Settings, *, import_endpoints: frozenset[str], engine: sa.Engine | None) -> None:
+        options: dict[str, Any] = {}
+        if settings.rate_limit_storage.split("://", 1)[0] == "database":
+            if engine is None:
+                raise ValueError("the database:// rate-limit storage needs the service's engine")
+            options["engine"] = engine
+        self.storage: Storage = storage_from_string(settings.rate_limit_storage, **options)
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        # Several limits of one budget ("600/minute;20/second") are counted shortest window first; the first one
+        # exceeded answers.
+        self.writes = sorted(parse_many(settings.rate_limit_writes))
+        self.imports = sorted(parse_many(settings.rate_limit_imports))
+        self.import_endpoints = import_endpoints
+
+    def check(self) -> None:
+        """A before_request hook: count this request on its caller's budget, or raise RateLimited."""
+        endpoint = request.endpoint
+        if not endpoint:
+            return
+        if endpoint in self.import_endpoints:
+            budget, scope = self.imports, "imports"
+        elif request.method in WRITE_METHODS:
+            budget, scope = self.writes, "writes"
+        else:
+            return
+        identifiers = (_rate_key(), scope)
+        for limit in budget:
+            try:
+                allowed = self.strategy.hit(limit, *identifiers)
+            except Exception:  # noqa: BLE001 - a store that fails lets the request through: the database decides
+                log.exception("rate-limit store failed; request let through")
+                return
+            if not allowed:
+                log.info("rate limit %s exceeded by %s", limit, identifiers[0])
+                raise RateLimited(self, limit, identifiers)
 
 
 def _unauthorized(reason: str):
@@ -508,7 +534,7 @@ def list_audit_entries(factory, table: sa.Table, query: Mapping[str, Any]) -> li
             stmt = stmt.where(table.c[key] == query[key])
     if query.get("before_id"):
         stmt = stmt.where(table.c.id < query["before_id"])
-    with factory() as session:
+    with reading(factory) as session:
         return [dict(r) for r in session.execute(stmt).mappings()]
 
 

@@ -26,7 +26,7 @@ from services.matching.domain.ranker import (
 )
 from services.matching.profiles import encoder, vacancy_profile, worker_profile
 from shared.auth import Principal
-from shared.db import transaction
+from shared.db import reading, transaction
 from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class MatchingService:
 
     def load(self) -> None:
         """Fill the index from the read model (at start) and note where the change log stands."""
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             self._seq = session.execute(sa.select(sa.func.coalesce(sa.func.max(changes.c.seq), 0))).scalar_one()
             worker_rows = session.execute(
                 sa.select(workers.c.worker_id, workers.c.profile).where(workers.c.status == "active")).all()
@@ -82,7 +82,7 @@ class MatchingService:
         log.info("index loaded", extra={"workers": len(worker_rows), "vacancies": len(vacancy_rows)})
 
     def _load_model(self) -> None:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(sa.select(models).where(models.c.active.is_(True))).mappings().first()
         if row is None:
             self.index.set_model(PriorModel())
@@ -96,7 +96,7 @@ class MatchingService:
     def sync(self) -> int:
         """Apply the changes recorded since the last sync; return how many."""
         with self._sync_lock:
-            with self.c.factory() as session:
+            with reading(self.c.factory) as session:
                 rows = session.execute(
                     sa.select(changes.c.seq, changes.c.kind, changes.c.entity_id)
                     .where(changes.c.seq > self._seq).order_by(changes.c.seq).limit(5000)).all()
@@ -159,14 +159,14 @@ class MatchingService:
             self.sync()
 
     def worker_scope(self, worker_id: str) -> dict | None:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(workers.c.region_code, workers.c.willing_to_relocate, workers.c.status)
                 .where(workers.c.worker_id == worker_id)).mappings().first()
         return None if row is None or row["status"] == "erased" else dict(row)
 
     def vacancy_scope(self, vacancy_id: str) -> dict | None:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(vacancies.c.employer_id, vacancies.c.vacancy_type, vacancies.c.status)
                 .where(vacancies.c.vacancy_id == vacancy_id)).mappings().first()
@@ -223,7 +223,7 @@ class MatchingService:
     # --- the model ---------------------------------------------------------------------------------------
 
     def model_info(self) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(sa.select(models).where(models.c.active.is_(True))).mappings().first()
             total = session.execute(sa.select(sa.func.count()).select_from(outcomes)).scalar_one()
             history = session.execute(
@@ -241,14 +241,14 @@ class MatchingService:
                 "description": model_from_bytes(row["body"]).describe()}
 
     def outcomes_since_active_model(self) -> int:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             seen = session.execute(
                 sa.select(models.c.outcomes_seen).order_by(models.c.trained_at.desc()).limit(1)).scalar_one_or_none()
             total = session.execute(sa.select(sa.func.count()).select_from(outcomes)).scalar_one()
         return total - (seen or 0)
 
     def _current_model(self):
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(sa.select(models.c.body).where(models.c.active.is_(True))).first()
         return model_from_bytes(row.body) if row else PriorModel()
 
@@ -257,7 +257,7 @@ class MatchingService:
 
         Audited as a change (who, or `system` for the automatic retrain; the version; whether it was promoted)."""
         started = time.perf_counter()
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             rows = session.execute(
                 sa.select(outcomes.c.kind, outcomes.c.reason, outcomes.c.features, outcomes.c.vacancy_id)).all()
         data = [Outcome(features=r.features, label=OUTCOME_LABELS[r.kind], reason=r.reason, group=r.vacancy_id or "")

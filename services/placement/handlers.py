@@ -39,7 +39,7 @@ from services.placement.domain import placements as pl
 from services.placement.domain import referrals as rf
 from shared.auth import Principal
 from shared.bus.outbox import record
-from shared.db import transaction
+from shared.db import reading, transaction
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from shared.events import Envelope, make_event
 
@@ -120,7 +120,7 @@ class PlacementService:
 
     def referral_scope(self, referral_id: str) -> dict | None:
         """The worker's region and the employer of a referral, for the authorization rules."""
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(referrals.c.employer_id, workers.c.region_code)
                 .select_from(referrals.outerjoin(workers, workers.c.worker_id == referrals.c.worker_id))
@@ -129,7 +129,7 @@ class PlacementService:
         return dict(row) if row else None
 
     def placement_scope(self, placement_id: str) -> dict | None:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(placements.c.employer_id, placements.c.placement_type, workers.c.region_code)
                 .select_from(placements.outerjoin(workers, workers.c.worker_id == placements.c.worker_id))
@@ -232,7 +232,7 @@ class PlacementService:
                       remote_addr=remote_addr)
         except IntegrityError:
             # Two requests raced for the same pair: the unique open key let one in.
-            with self.c.factory() as session:
+            with reading(self.c.factory) as session:
                 existing = session.execute(
                     sa.select(referrals.c.referral_id).where(referrals.c.open_key == key)).scalar_one_or_none()
             if existing is None:
@@ -304,7 +304,7 @@ class PlacementService:
         return self.present_referral(row)
 
     def get_referral(self, referral_id: str) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(sa.select(referrals).where(referrals.c.referral_id == referral_id)).mappings().first()
         if row is None:
             raise NotFound("referral not found")
@@ -329,7 +329,7 @@ class PlacementService:
 
     def _page(self, stmt, query: Mapping[str, Any], *, order, present) -> dict:
         page, per_page = query["page"], query["per_page"]
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             total = session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
             rows = session.execute(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).mappings().all()
         return {"items": [present(r) for r in rows], "page": page, "per_page": per_page, "total": total}
@@ -414,7 +414,7 @@ class PlacementService:
         return self.get_placement(values["placement_id"])
 
     def get_placement(self, placement_id: str) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(placements).where(placements.c.placement_id == placement_id)).mappings().first()
             if row is None:
@@ -454,7 +454,7 @@ class PlacementService:
         page = self._page(stmt, query, order=[placements.c.start_date.desc(), placements.c.placement_id],
                           present=dict)
         done: dict[str, list] = defaultdict(list)
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             for f in session.execute(sa.select(followups).where(
                     followups.c.placement_id.in_([p["placement_id"] for p in page["items"]]))
                     .order_by(followups.c.month)).mappings():
@@ -515,7 +515,7 @@ class PlacementService:
         clause = region_clause(workers.c.region_code, prefixes)
         if clause is not None:
             stmt = stmt.where(clause)
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             rows = session.execute(stmt).mappings().all()
             recorded: dict[str, set[int]] = defaultdict(set)
             ids = [r["placement_id"] for r in rows]
@@ -714,7 +714,7 @@ class PlacementService:
         return self.get_batch(batch_id)
 
     def get_batch(self, batch_id: str) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(
                 sa.select(export_batches).where(export_batches.c.batch_id == batch_id)).mappings().first()
             if row is None:
@@ -761,7 +761,7 @@ class PlacementService:
         page = self._page(stmt, query, order=[export_batches.c.departure_date.desc(), export_batches.c.batch_id],
                           present=dict)
         ids = [b["batch_id"] for b in page["items"]]
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             members: dict[str, list] = defaultdict(list)
             for m in session.execute(sa.select(export_members).where(export_members.c.batch_id.in_(ids))
                                      .order_by(export_members.c.worker_id)).mappings():
@@ -787,7 +787,7 @@ class PlacementService:
         def scoped(stmt):
             return stmt.where(in_region) if in_region is not None else stmt
 
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             # Retention needs placements whose 3- or 6-month date falls in the period: they started up to
             # six months before it.
             earliest = pl.add_months(start, -7)

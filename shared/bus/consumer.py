@@ -37,7 +37,7 @@ from shared import metrics
 from shared.bus.kafka import ensure_topics, make_admin, make_consumer
 from shared.bus.outbox import now
 from shared.config import Settings
-from shared.db import transaction
+from shared.db import reading, transaction
 from shared.events import Envelope, UndecodableEvent, decode, dlq_topic
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class EventConsumer:
             except IntegrityError as exc:
                 last = exc
                 # A concurrent replica may have applied it meanwhile: then the inbox has it.
-                with self.factory() as session:
+                with reading(self.factory) as session:
                     if session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == env.event_id)).first():
                         return
             except OperationalError:

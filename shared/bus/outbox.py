@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import metrics
 from shared.bus.kafka import ensure_topics, make_producer
 from shared.config import Settings
-from shared.db import transaction
+from shared.db import reading, transaction
 from shared.events import ALL_TOPICS, MAX_EVENT_BYTES, Envelope, encode
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class OutboxRelay:
         """Send one batch; return how many rows were marked sent."""
         if self._producer is None:
             self._connect()
-        with self.factory() as session:
+        with reading(self.factory) as session:
             rows = session.execute(
                 sa.select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.key, self.outbox.c.body,
                           self.outbox.c.event_type, self.outbox.c.schema_version, self.outbox.c.event_id)
