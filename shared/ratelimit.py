@@ -1,9 +1,9 @@
 """Rate-limit counters in the service's own database: a storage backend for the `limits` library.
 
-flask-limiter keeps its counters in a `limits` storage. The ones `limits` ships need Redis, memcached or
-MongoDB (or keep counters per process, which two gunicorn workers would each count separately). This one
-keeps fixed-window counters in a table of the database the service already has, so every worker of a service
-shares them with nothing more to run:
+The services' rate limits (`shared.http.CallerLimits`) keep their counters in a `limits` storage. The ones
+`limits` ships need Redis, memcached or MongoDB (or keep counters per process, which two gunicorn workers would
+each count separately). This one keeps fixed-window counters in a table of the database the service already
+has, so every worker of a service shares them with nothing more to run:
 
 - `database://` — the service's own database; `shared.http` passes its engine as the `engine` option.
 - `database+sqlite:///path`, `database+postgresql://…` — another database, by SQLAlchemy URL.
