@@ -202,16 +202,16 @@ class IntakeService:
                             fields={"region_code": ["outside the caller's regions"]})
         values = self._prepare_worker(data, today=date.today(), plain=plain)
         try:
+            # The duplicate check is the unique index on the keyed hash: the insert of an ID registered already
+            # fails (before the event and the audit row are written) and the transaction is rolled back. Asking
+            # first would cost every registration a query, and two requests racing with one ID would still
+            # need this path.
             with self._writing() as session:
-                existing = self._existing_worker_id(session, values["national_id_hash"])
-                if existing:
-                    raise DuplicateWorker("a worker with this national ID is registered already",
-                                          fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
                 session.execute(_INSERT_WORKER, values)
                 _event(session, "WorkerRegistered", worker_state(values))
                 audit(session, actor, action="create", resource="worker", resource_id=values["id"], remote_addr=remote_addr)
         except IntegrityError:
-            # Two requests raced with one ID: the unique hash let one in; the other learns its worker_id.
+            # The ID is registered already: the answer names the worker who has it.
             with self.c.factory() as session:
                 existing = self._existing_worker_id(session, values["national_id_hash"])
             if existing is None:

@@ -219,14 +219,23 @@ def test_a_lowercase_x_check_character_is_accepted_and_stored_upper_case(casewor
     assert again.get_json()["error"]["worker_id"] == created["worker_id"]
 
 
-def test_the_same_id_twice_answers_409_with_the_existing_worker_id(caseworker):
+def test_the_same_id_twice_answers_409_with_the_existing_worker_id(caseworker, app):
     body = worker_body()
     first = register(caseworker, **body)
+
+    def written() -> tuple[int, int]:
+        with app.extensions["intake"].c.engine.connect() as conn:
+            return (conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one(),
+                    conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar_one())
+
+    before = written()
     second = caseworker.post("/workers", json={**body, "name": "另一人", "phone": mobile()})
     assert second.status_code == 409
     error = second.get_json()["error"]
     assert error["worker_id"] == first["worker_id"]
     assert "national_id" in error["fields"]
+    # Nothing of the refused registration is kept: no event, no audit row.
+    assert written() == before
 
 
 # --- unified social credit code, GB 32100 ---------------------------------------------------------
