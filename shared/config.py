@@ -85,7 +85,7 @@ class KafkaSettings:
     # The local broker needs these three; an Apache Kafka cluster is happy with them too (see deploy/).
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
-    fetch_max_wait_ms: int = 10
+    fetch_max_wait_ms: int = 50
     max_poll_records: int = 500
     max_poll_interval_ms: int = 300_000
     request_timeout_ms: int = 15_000
@@ -207,7 +207,7 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
         replication_factor=_int(env, "KAFKA_REPLICATION_FACTOR", 1, minimum=1, maximum=10),
         session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=1000),
         heartbeat_interval_ms=_int(env, "KAFKA_HEARTBEAT_INTERVAL_MS", 1000, minimum=100),
-        fetch_max_wait_ms=_int(env, "KAFKA_FETCH_MAX_WAIT_MS", 10, minimum=0),
+        fetch_max_wait_ms=_int(env, "KAFKA_FETCH_MAX_WAIT_MS", 50, minimum=0),
         max_poll_records=_int(env, "KAFKA_MAX_POLL_RECORDS", 500, minimum=1),
         max_poll_interval_ms=_int(env, "KAFKA_MAX_POLL_INTERVAL_MS", 300_000, minimum=1000),
         request_timeout_ms=_int(env, "KAFKA_REQUEST_TIMEOUT_MS", 15_000, minimum=1000),

@@ -23,6 +23,7 @@ from services.intake.domain.identity import (
 from services.intake.domain.normalise import normalise_terms, normalise_text
 from shared.auth import Principal
 from shared.bus.outbox import record
+from shared.db import reading
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import Envelope, make_event
 from shared.pii import mask_name, mask_national_id, mask_phone
@@ -212,7 +213,7 @@ class IntakeService:
                 audit(session, actor, action="create", resource="worker", resource_id=values["id"], remote_addr=remote_addr)
         except IntegrityError:
             # The ID is registered already: the answer names the worker who has it.
-            with self.c.factory() as session:
+            with reading(self.c.factory) as session:
                 existing = self._existing_worker_id(session, values["national_id_hash"])
             if existing is None:
                 raise
@@ -228,7 +229,7 @@ class IntakeService:
 
     def worker_region(self, worker_id: str) -> dict | None:
         """Region and relocation flag of a live worker, for the authorization rules."""
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(_WORKER_REGION, {"worker_id": worker_id}).mappings().first()
         if row is None or row["status"] == "erased":
             return None
@@ -320,7 +321,7 @@ class IntakeService:
         if query.get("status"):
             stmt = stmt.where(workers.c.status == query["status"])
         page, per_page = query["page"], query["per_page"]
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             total = session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
             rows = session.execute(
                 stmt.order_by(workers.c.registered_at.desc(), workers.c.id).limit(per_page).offset((page - 1) * per_page)
@@ -364,7 +365,7 @@ class IntakeService:
                                                        "employer_name": values["name"], "region_code": values["region_code"]})
                 audit(session, actor, action="create", resource="employer", resource_id=values["id"], remote_addr=remote_addr)
         except IntegrityError:
-            with self.c.factory() as session:
+            with reading(self.c.factory) as session:
                 existing = session.execute(_EMPLOYER_ID_BY_CODE, {"credit_code": code}).scalar_one_or_none()
             if existing is None:
                 raise
@@ -373,7 +374,7 @@ class IntakeService:
         return values
 
     def get_employer(self, employer_id: str, *, actor: Principal) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(sa.select(employers).where(employers.c.id == employer_id)).mappings().first()
         if row is None:
             raise NotFound("employer not found")
@@ -429,14 +430,14 @@ class IntakeService:
         return values
 
     def get_vacancy(self, vacancy_id: str) -> dict:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
         if row is None:
             raise NotFound("vacancy not found")
         return present_vacancy(row)
 
     def vacancy_owner(self, vacancy_id: str) -> dict | None:
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             row = session.execute(_VACANCY_OWNER, {"vacancy_id": vacancy_id}).mappings().first()
         return dict(row) if row else None
 
@@ -482,7 +483,7 @@ class IntakeService:
     def close_expired_vacancies(self, *, today: date | None = None) -> int:
         """Close open vacancies whose `open_until` has passed; each gets its VacancyClosed event."""
         today = today or date.today()
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             ids = session.execute(
                 sa.select(vacancies.c.id).where(vacancies.c.status == "open", vacancies.c.open_until < today)
             ).scalars().all()
@@ -505,7 +506,7 @@ class IntakeService:
         if query.get("employer_id"):
             stmt = stmt.where(vacancies.c.employer_id == query["employer_id"])
         page, per_page = query["page"], query["per_page"]
-        with self.c.factory() as session:
+        with reading(self.c.factory) as session:
             total = session.execute(sa.select(sa.func.count()).select_from(stmt.subquery())).scalar_one()
             rows = session.execute(
                 stmt.order_by(vacancies.c.created_at.desc(), vacancies.c.id).limit(per_page).offset((page - 1) * per_page)
@@ -573,7 +574,7 @@ def import_workers(service: IntakeService, rows, *, actor: Principal, consent_al
                 try:
                     _store_chunk(service, [(number, values)], results, actor=actor, remote_addr=remote_addr)
                 except IntegrityError:
-                    with service.c.factory() as session:
+                    with reading(service.c.factory) as session:
                         existing = service._existing_worker_id(session, values["national_id_hash"])
                     results[number] = {"row": number, "status": "duplicate", "worker_id": existing,
                                        "errors": {"national_id": ["already registered"]}}

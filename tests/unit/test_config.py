@@ -9,7 +9,7 @@ def test_defaults_make_a_local_run_work():
     s = load_settings("intake", {})
     assert s.port == 8001
     assert s.kafka.bootstrap_servers == "127.0.0.1:9092"
-    assert s.kafka.session_timeout_ms == 6000 and s.kafka.fetch_max_wait_ms == 10
+    assert s.kafka.session_timeout_ms == 6000 and s.kafka.fetch_max_wait_ms == 50
     assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("intake.db")
     assert s.secret == DEV_SECRET
 
