@@ -87,3 +87,14 @@ def test_the_fast_loader_declines_lenient_forms_rather_than_guessing():
         assert fast({**good, **lenient}) is None, lenient
     assert isinstance(WorkerStateV1._declared_fields["experience_years"], fields.Float)
     assert fast({**good, "experience_years": 3})["experience_years"] == 3.0
+
+
+@pytest.mark.parametrize("bad, field", [({"version": 0}, "version"), ({"region_code": "4109"}, "region_code"),
+                                        ({"worker_id": None}, "worker_id")])
+def test_make_event_still_refuses_an_invalid_payload(bad, field):
+    from shared.events import make_event
+
+    good = {"worker_id": "w1", "version": 1, "region_code": "410923", "skills": ["电焊"]}
+    assert make_event("WorkerRegistered", good, producer="test").payload["skills"] == ["电焊"]
+    with pytest.raises(ValueError, match=field):
+        make_event("WorkerRegistered", {**good, **bad}, producer="test")
