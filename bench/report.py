@@ -101,10 +101,17 @@ def markdown(results: Mapping, *, quality_md: str | None, images: Sequence[str])
     ]
     load = run.get("loadavg", {})
     peak = max((max(v) for v in load.values() if v), default=0.0)
-    if peak > (m["cores"] or 1):
+    before = run.get("loadavg_at_start")
+    if before is not None and before >= 0.5 * (m["cores"] or 1):
+        lines += [f"**Load warning:** the 1-minute load average was {before:.1f} on {m['cores']} cores before the "
+                  "bench started anything: other processes shared the machine, so absolute figures are noisy; "
+                  "the ratios to the floors are the meaningful part.", ""]
+    elif before is not None:
+        lines += [f"**Load:** {before:.1f} (1-minute average) before the bench started anything; up to {peak:.1f} "
+                  "during the run, from the bench's own processes (broker, services, load generators).", ""]
+    elif peak > (m["cores"] or 1):
         lines += [f"**Load warning:** the 1-minute load average reached {peak:.1f} on {m['cores']} cores during "
-                  "this run: other processes shared the machine, so absolute figures are noisy; the ratios "
-                  "to the floors are the meaningful part.", ""]
+                  "this run (the bench's own processes included).", ""]
     for notice in results.get("notices") or []:
         lines += [f"**Notice:** {notice}", ""]
     if results.get("errors"):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -90,6 +91,22 @@ def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@cache
+def _update_by_key(table: sa.Table, key: str) -> sa.Update:
+    return table.update().where(table.c[key] == sa.bindparam(f"b_{key}"))
+
+
+def insert_or_update(session: Session, table: sa.Table, key: str, rows: Mapping[str, dict], existing: set) -> None:
+    """Write `rows` (key value -> the other columns): one multi-row INSERT of the keys not in `existing`, one
+    executemany UPDATE of the others. For consumers applying a run of events with a statement per kind."""
+    inserts = [{key: k, **values} for k, values in rows.items() if k not in existing]
+    updates = [{f"b_{key}": k, **values} for k, values in rows.items() if k in existing]
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        session.execute(_update_by_key(table, key), updates)
 
 
 def is_postgres(engine_or_session) -> bool:

@@ -23,6 +23,7 @@ from services.matching.profiles import (
     worker_profile_from_event,
 )
 from shared.config import Settings, load_settings
+from shared.db import insert_or_update
 from shared.events import TOPIC_PLACEMENTS, TOPIC_REFERRALS, TOPIC_VACANCIES, TOPIC_WORKERS, Envelope
 from shared.runtime import run_worker
 
@@ -48,42 +49,19 @@ def _now() -> datetime:
 
 # Built once: constructing a statement per event cost more than executing it (bench/results.md, profile).
 _INSERT_CHANGE = changes.insert()
-_INSERT_WORKER = workers.insert()
-_WORKER_STATE = (sa.select(workers.c.version, workers.c.status).where(workers.c.worker_id == sa.bindparam("worker_id"))
-                 .with_for_update())
 
 
 def _changed(session: Session, kind: str, entity_id: str) -> None:
     session.execute(_INSERT_CHANGE, {"kind": kind, "entity_id": entity_id})
 
 
-def _upsert_worker(session: Session, p: dict) -> None:
-    row = session.execute(_WORKER_STATE, {"worker_id": p["worker_id"]}).first()
-    if row is not None and (row.version >= p["version"] or row.status == "erased"):
-        return  # stale, duplicate, or erased: never resurrect
-    values = {
-        "version": p["version"],
-        "region_code": p["region_code"],
-        "willing_to_relocate": bool(p.get("willing_to_relocate")),
-        "status": p.get("status") or "active",
-        "profile": worker_profile_from_event(p),
-        "updated_at": _now(),
-    }
-    if row is None:
-        session.execute(_INSERT_WORKER, {"worker_id": p["worker_id"], **values})
-    else:
-        session.execute(workers.update().where(workers.c.worker_id == p["worker_id"]).values(**values))
-    _changed(session, "worker", p["worker_id"])
-
-
 _WORKERS_STATE = (sa.select(workers.c.worker_id, workers.c.version, workers.c.status)
                   .where(workers.c.worker_id.in_(sa.bindparam("ids", expanding=True))).with_for_update())
-_UPDATE_WORKER = workers.update().where(workers.c.worker_id == sa.bindparam("b_worker_id"))
 
 
 def apply_worker_states(session: Session, events: list[Envelope]) -> None:
-    """WorkerRegistered/WorkerUpdated events in their order, as `_upsert_worker` would apply them one by one
-    (a stale version or an erased worker changes nothing; the newest wins), in four statements for the run."""
+    """WorkerRegistered/WorkerUpdated events in their order — a stale version or an erased worker changes nothing,
+    the newest wins — in four statements for the run (one event: the same, for a run of one)."""
     ids = list(dict.fromkeys(e.payload["worker_id"] for e in events))
     state = {r.worker_id: (r.version, r.status) for r in session.execute(_WORKERS_STATE, {"ids": ids})}
     existing = set(state)
@@ -107,12 +85,7 @@ def apply_worker_states(session: Session, events: list[Envelope]) -> None:
         final[worker_id] = values
     if not final:
         return
-    inserts = [{"worker_id": wid, **v} for wid, v in final.items() if wid not in existing]
-    updates = [{"b_worker_id": wid, **v} for wid, v in final.items() if wid in existing]
-    if inserts:
-        session.execute(_INSERT_WORKER, inserts)
-    if updates:
-        session.execute(_UPDATE_WORKER, updates)
+    insert_or_update(session, workers, "worker_id", final, existing)
     session.execute(_INSERT_CHANGE, [{"kind": "worker", "entity_id": wid} for wid in final])
 
 
@@ -192,7 +165,7 @@ def _record_outcome(session: Session, event: Envelope, *, worker_id: str, vacanc
 def handle(session: Session, event: Envelope) -> None:
     t, p = event.event_type, event.payload
     if t in ("WorkerRegistered", "WorkerUpdated"):
-        _upsert_worker(session, p)
+        apply_worker_states(session, [event])
     elif t == "WorkerErased":
         _erase_worker(session, p)
     elif t in ("VacancyPosted", "VacancyUpdated", "VacancyClosed"):

@@ -29,6 +29,7 @@ from services.placement.adapters.tables import (
 from services.placement.domain import referrals as rf
 from services.placement.handlers import _event, audit
 from shared.config import Settings, load_settings
+from shared.db import insert_or_update
 from shared.events import TOPIC_EMPLOYERS, TOPIC_VACANCIES, TOPIC_WORKERS, Envelope
 from shared.runtime import run_worker
 
@@ -53,27 +54,13 @@ def _upsert(session: Session, table: sa.Table, key: str, values: dict) -> bool:
     return True
 
 
-def apply_worker_state(session: Session, p: dict) -> None:
-    row = session.execute(sa.select(workers.c.erased).where(workers.c.worker_id == p["worker_id"])).first()
-    if row is not None and row.erased:
-        return  # a tombstone outranks everything: a late event must not bring personal facts back
-    _upsert(session, workers, "worker_id", {
-        "worker_id": p["worker_id"], "version": p["version"], "region_code": p["region_code"],
-        "is_4050": bool(p.get("is_4050")), "hardship": list(p.get("hardship") or []),
-        "status": p.get("status") or "active", "registered_on": p.get("registered_on"),
-        "willing_to_relocate": bool(p.get("willing_to_relocate")), "erased": False, "updated_at": _now(),
-    })
-
-
 _WORKERS_STATE = (sa.select(workers.c.worker_id, workers.c.version, workers.c.erased)
                   .where(workers.c.worker_id.in_(sa.bindparam("ids", expanding=True))).with_for_update())
-_INSERT_WORKER = workers.insert()
-_UPDATE_WORKER = workers.update().where(workers.c.worker_id == sa.bindparam("b_worker_id"))
 
 
 def apply_worker_states(session: Session, events: list[Envelope]) -> None:
-    """WorkerRegistered/WorkerUpdated events in their order, as `apply_worker_state` would apply them one by one
-    (a tombstone or a newer version stays), in at most three statements for the run."""
+    """WorkerRegistered/WorkerUpdated events in their order — a tombstone outranks everything (a late event must
+    not bring personal facts back), a newer version stays — in at most three statements for the run."""
     ids = list(dict.fromkeys(e.payload["worker_id"] for e in events))
     state = {r.worker_id: (r.version, r.erased) for r in session.execute(_WORKERS_STATE, {"ids": ids})}
     existing = set(state)
@@ -92,12 +79,7 @@ def apply_worker_states(session: Session, events: list[Envelope]) -> None:
             "erased": False, "updated_at": at,
         }
         state[worker_id] = (p["version"], False)
-    inserts = [{"worker_id": wid, **v} for wid, v in final.items() if wid not in existing]
-    updates = [{"b_worker_id": wid, **v} for wid, v in final.items() if wid in existing]
-    if inserts:
-        session.execute(_INSERT_WORKER, inserts)
-    if updates:
-        session.execute(_UPDATE_WORKER, updates)
+    insert_or_update(session, workers, "worker_id", final, existing)
 
 
 BULK = {"WorkerRegistered": apply_worker_states, "WorkerUpdated": apply_worker_states}
@@ -156,7 +138,7 @@ def handle(session: Session, event: Envelope) -> None:
     p = dict(event.payload)
     kind = event.event_type
     if kind in ("WorkerRegistered", "WorkerUpdated"):
-        apply_worker_state(session, p)
+        apply_worker_states(session, [event])
     elif kind == "WorkerErased":
         apply_worker_erased(session, p)
     elif kind == "EmployerRegistered":
