@@ -61,11 +61,14 @@ _WORKERS_STATE = (sa.select(workers.c.worker_id, workers.c.version, workers.c.st
 
 def apply_worker_states(session: Session, events: list[Envelope]) -> None:
     """WorkerRegistered/WorkerUpdated events in their order — a stale version or an erased worker changes nothing,
-    the newest wins — in four statements for the run (one event: the same, for a run of one)."""
+    the newest wins — in four statements for the run (one event: the same, for a run of one). Every version that
+    advances a worker writes its own change row, as applying the events one by one would: the change log is
+    also the witness that each version was applied once and in order (tests/chaos)."""
     ids = list(dict.fromkeys(e.payload["worker_id"] for e in events))
     state = {r.worker_id: (r.version, r.status) for r in session.execute(_WORKERS_STATE, {"ids": ids})}
     existing = set(state)
     final: dict[str, dict] = {}
+    advanced: list[dict] = []
     at = _now()
     for e in events:
         p = e.payload
@@ -83,10 +86,11 @@ def apply_worker_states(session: Session, events: list[Envelope]) -> None:
         }
         state[worker_id] = (values["version"], values["status"])
         final[worker_id] = values
+        advanced.append({"kind": "worker", "entity_id": worker_id})
     if not final:
         return
     insert_or_update(session, workers, "worker_id", final, existing)
-    session.execute(_INSERT_CHANGE, [{"kind": "worker", "entity_id": wid} for wid in final])
+    session.execute(_INSERT_CHANGE, advanced)
 
 
 BULK = {"WorkerRegistered": apply_worker_states, "WorkerUpdated": apply_worker_states}
