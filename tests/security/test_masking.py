@@ -17,9 +17,11 @@ import pytest
 from secworld import LOCAL, World, missing_id
 from support import Api, token
 
-# Not inside a longer number or a decimal fraction; a resident ID starts with a province code (11..82).
-NATIONAL_ID = re.compile(r"(?<![\d.])[1-8]\d{16}[\dXx](?!\d)")
-MOBILE = re.compile(r"(?<![\d.])1[3-9]\d{9}(?!\d)")
+# Not inside a longer number, a decimal fraction or a token of Latin letters and digits (a UUID's last group
+# such as "a16552616840" is not a phone); a resident ID starts with a province code (11..82). Chinese text
+# right before a number does not hide it.
+NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z.\-])[1-8]\d{16}[\dXx](?![0-9A-Za-z])")
+MOBILE = re.compile(r"(?<![0-9A-Za-z.\-])1[3-9]\d{9}(?![0-9A-Za-z])")
 MASKED_ID = re.compile(r"^\d{6}\*{8}[\dXx]{4}$")
 MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
 
