@@ -179,7 +179,7 @@ def _too_many_requests(error: RateLimited):
     window = error.limit
     retry_after = window.get_expiry()
     try:
-        # The window's reset as flask-limiter reported it: the whole second after the window's end.
+        # The whole second after the caller's window ends.
         reset_at = int(error.limits.strategy.get_window_stats(window, *error.identifiers).reset_time + 1)
         retry_after = reset_at - time.time()
     except Exception:  # noqa: BLE001 - the window's length is a safe upper bound when the store is unreachable
@@ -384,11 +384,11 @@ class RateLimited(TooManyRequests):
 class CallerLimits:
     """Fixed-window limits per caller: writes (POST/PUT/PATCH/DELETE) share one budget, imports have their own.
 
-    What flask-limiter did here with two application limits, without its per-request machinery (resolving
-    which of its limit kinds apply took more time than the counter's round trip to the store): a request to an
-    import endpoint counts on the caller's `imports` budget, any other write on its `writes` budget, anything
-    else (reads, unrouted requests) on none. The counters are `limits` fixed windows under the same keys
-    (LIMITER/<caller>/<scope>/<amount>/<multiples>/<granularity>) in the same store.
+    A request to an import endpoint counts on the caller's `imports` budget, any other write on its `writes`
+    budget, anything else (reads, unrouted requests) on none. The counters are `limits` fixed windows, keyed
+    LIMITER/<caller>/<scope>/<amount>/<multiples>/<granularity>, in the configured store. (A general-purpose
+    limiter, resolving per request which of its kinds of limits apply, cost more than the counter's round trip
+    to the store: docs/decisions/0008-access.md.)
     """
 
     def __init__(self, settings: Settings, *, import_endpoints: frozenset[str], engine: sa.Engine | None) -> None:

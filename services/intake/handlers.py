@@ -221,7 +221,7 @@ class IntakeService:
                                   fields={"national_id": ["already registered"]}, extra={"worker_id": existing}) from None
         return values
 
-    def load_worker(self, session: Executor, worker_id: str, *, for_update: bool = False) -> dict:
+    def load_worker(self, session: Executor, worker_id: str) -> dict:
         row = session.execute(_WORKER_BY_ID, {"worker_id": worker_id}).mappings().first()
         if row is None or row["status"] == "erased":
             raise NotFound("worker not found")

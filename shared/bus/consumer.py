@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
@@ -131,15 +132,12 @@ class EventConsumer:
 
     # --- applying ----------------------------------------------------------------------------------------
 
-    def _apply_one(self, session: Session, env: Envelope, topic: str) -> bool:
+    def _apply_one(self, session: Session, d: Decoded) -> bool:
         """Apply in the caller's transaction; return False if the inbox says it was applied already."""
-        seen = session.execute(sa.select(self.inbox.c.event_id).where(self.inbox.c.event_id == env.event_id)).first()
-        if seen:
+        if not self._unseen(session, [d])[0]:
             return False
-        self.handle(session, env)
-        session.execute(
-            self.inbox.insert().values(event_id=env.event_id, event_type=env.event_type, topic=topic, processed_at=now())
-        )
+        self.handle(session, d.envelope)
+        session.execute(self._inbox_insert, self._inbox_row(d, now()))
         return True
 
     def apply_batch(self, batch: list[Decoded]) -> None:
@@ -192,18 +190,13 @@ class EventConsumer:
         """The whole batch in one transaction without savepoints; raises if any event fails (nothing is kept)."""
         with transaction(self.factory) as session:
             todo, duplicates = self._unseen(session, good)
-            i = 0
-            while i < len(todo):
-                bulk = self.bulk.get(todo[i].envelope.event_type)
+            # Runs of consecutive events with the same bulk handler go to it together; the others one by one.
+            for bulk, run in groupby((d.envelope for d in todo), key=lambda env: self.bulk.get(env.event_type)):
                 if bulk is None:
-                    self.handle(session, todo[i].envelope)
-                    i += 1
-                    continue
-                j = i + 1
-                while j < len(todo) and self.bulk.get(todo[j].envelope.event_type) is bulk:
-                    j += 1
-                bulk(session, [d.envelope for d in todo[i:j]])
-                i = j
+                    for env in run:
+                        self.handle(session, env)
+                else:
+                    bulk(session, list(run))
             if todo:
                 at = now()
                 session.execute(self._inbox_insert, [self._inbox_row(d, at) for d in todo])
@@ -239,7 +232,7 @@ class EventConsumer:
         for attempt in range(attempts):
             try:
                 with transaction(self.factory) as session:
-                    if self._apply_one(session, env, d.record.topic):
+                    if self._apply_one(session, d):
                         metrics.EVENTS_APPLIED.labels(self.settings.service, env.event_type).inc()
                     else:
                         metrics.EVENTS_DUPLICATE.labels(self.settings.service).inc()
