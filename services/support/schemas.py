@@ -99,11 +99,12 @@ class PageQuery(Strict):
 
 class CourseCreateSchema(Strict):
     title = Text(200, required=True)
-    skill = Text(100, required=True, metadata={"description": "the skill the course teaches, as intake spells it"})
+    # At most 40 characters, as intake keeps a worker's terms.
+    skill = Text(40, required=True, metadata={"description": "the skill the course teaches, as intake spells it"})
     occupation_code = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Regexp(r"^\d(-\d{2}){1,3}(\(\w+\))?$|^\d{1,8}$",
                                                              error="must be a CSCO-22 code such as 6-18-02"))
-    certificate = Text(100, required=True, metadata={"description": "the certificate a pass gives"})
+    certificate = Text(40, required=True, metadata={"description": "the certificate a pass gives"})
     provider = Text(200, required=True)
     region_code = Region(required=True)
     starts_on = Day(required=True)
