@@ -102,8 +102,9 @@ class CourseCreateSchema(Strict):
     # At most 40 characters, as intake keeps a worker's terms.
     skill = Text(40, required=True, metadata={"description": "the skill the course teaches, as intake spells it"})
     occupation_code = fields.String(load_default=None, allow_none=True,
-                                    validate=validate.Regexp(r"^\d(-\d{2}){1,3}(\(\w+\))?$|^\d{1,8}$",
-                                                             error="must be a CSCO-22 code such as 6-18-02"))
+                                    validate=[validate.Length(max=20),
+                                              validate.Regexp(r"^(\d(-\d{2}){1,3}(\(\w+\))?|\d{1,8})\Z",
+                                                              error="must be a CSCO-22 code such as 6-18-02")])
     certificate = Text(40, required=True, metadata={"description": "the certificate a pass gives"})
     provider = Text(200, required=True)
     region_code = Region(required=True)
