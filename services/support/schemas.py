@@ -83,7 +83,7 @@ def _region(value: str) -> None:
         raise ValidationError(f"{value} is not a known division")
 
 
-Region = lambda **kw: fields.String(validate=_region, **kw)  # noqa: E731
+Region = lambda **kw: fields.String(validate=[validate.Length(max=6), _region], **kw)  # noqa: E731
 RegionPrefix = lambda **kw: fields.String(  # noqa: E731
     validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+\Z", error="must be digits")], **kw)
 Money = lambda top, **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=top), **kw)  # noqa: E731
