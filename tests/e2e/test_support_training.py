@@ -96,3 +96,25 @@ def test_support_refuses_an_unknown_worker_and_a_course_that_ends_before_it_star
     loan = support.post("/loans", json={"worker_id": str(uuid.uuid4()), "amount": 1000, "purpose": "小餐馆",
                                         "guarantor_unit": "县总工会"})
     assert loan.status_code == 422 and loan.json()["error"]["code"] == "unknown_worker"
+
+
+def test_erasing_a_worker_in_intake_reaches_supports_records(stack):
+    intake = Api(stack.url("intake"), token("admin"))
+    support = Api(stack.url("support"), token("admin"))
+    worker_id = intake.post("/workers", json=worker_body(national_id=national_id(region=REGION), region_code=REGION)
+                            ).json()["worker_id"]
+    body = {"worker_id": worker_id, "amount": 12000, "purpose": "鞋店", "project": "在镇上开一家皮鞋店",
+            "guarantor_unit": "县总工会"}
+
+    def apply():
+        response = support.post("/loans", json=body)
+        return response.json() if response.status_code == 201 else None
+
+    loan = eventually(apply, timeout=20, what="support knows the worker")
+    assert loan["project"] == "在镇上开一家皮鞋店"
+    assert intake.delete(f"/workers/{worker_id}").status_code == 204
+    erased = eventually(lambda: (lambda x: x if x["project"] is None else None)(
+        support.get(f"/loans/{loan['loan_id']}").json()), timeout=20, what="support clears the loan's texts")
+    assert erased["purpose"] is None and erased["amount"] == 12000  # the figures keep the amount
+    again = support.post("/loans", json=body)
+    assert again.status_code == 422 and again.json()["error"]["fields"] == {"worker_id": ["worker erased"]}
