@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICES = ("intake", "matching", "placement")
-DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003}
+SERVICES = ("intake", "matching", "placement", "support")
+DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003, "support": 8004}
 ENVIRONMENTS = ("development", "test", "production")
 
 # The development secret is only ever accepted outside production mode; `make run` and the tests use it.

@@ -114,9 +114,9 @@ def base_env(bootstrap: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def stack(broker, databases, tmp_path_factory):
-    """The three services (gunicorn + worker each) on free ports, against the session's broker and databases."""
+    """The four services (gunicorn + worker each) on free ports, against the session's broker and databases."""
     env = base_env(broker)
-    for service in ("intake", "matching", "placement"):
+    for service in ("intake", "matching", "placement", "support"):
         env[f"{service.upper()}_DATABASE_URL"] = databases.url(service)
     running = Stack(data_dir=tmp_path_factory.mktemp("stack"), env=env, bootstrap=broker)
     try:

@@ -16,6 +16,7 @@ from secworld import (
     role_tokens,
 )
 from support import eventually, token
+from supportworld import seed_support
 
 from shared.http import PUBLIC_ENDPOINTS
 
@@ -92,6 +93,8 @@ def world(stack) -> World:
     for pool in ("arrival", "return"):
         w.pools[pool] = {"own": [w.batch("coordinator", [ids["w_reloc"]], ids["e1"]) for _ in range(POOL)],
                          "other": [w.batch("coordinator2", [ids["w_reloc"]], ids["e2"]) for _ in range(POOL)]}
+
+    seed_support(w)
 
     matching = w.api("matching")
     for worker in ("w_local", "w_reloc", "w_bj"):

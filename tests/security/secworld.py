@@ -29,7 +29,7 @@ from support import (
     worker_body,
 )
 
-SERVICES = ("intake", "matching", "placement")
+SERVICES = ("intake", "matching", "placement", "support")
 ROLES = ("admin", "caseworker", "coordinator", "employer")
 CELLS = ("own", "other", "missing")
 CASEWORKER_REGIONS = ("4109",)
