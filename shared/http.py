@@ -30,6 +30,7 @@ from werkzeug.routing import UUIDConverter
 
 import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
 from shared import logs, metrics
+from shared.apidoc import DocsPlugin, Op, add_error_examples
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
 from shared.db import reading
@@ -220,6 +221,10 @@ class ServiceApp:
     import_endpoints: frozenset[str] = frozenset()
     # The engine of the service's database: the home of the rate-limit counters (`database://`).
     engine: sa.Engine | None = None
+    # Per endpoint: its summary in Chinese and English and an example body (shared/apidoc.py).
+    operations: Mapping[str, Op] = field(default_factory=dict)
+    # Endpoints answering a resource with a `version`: ETag on the answer, If-Match on its PATCH.
+    etag_endpoints: frozenset[str] = frozenset()
 
 
 def _bearer(req) -> str | None:
@@ -251,11 +256,14 @@ def build_app(spec: ServiceApp) -> Flask:
     )
     app.json.ensure_ascii = False
     app.extensions["jobbridge"] = spec
-    api = JobbridgeApi(app, spec_kwargs={"extra_plugins": [ServerAnswersPlugin()]})
+    docs = DocsPlugin(spec.operations, etag_endpoints=spec.etag_endpoints)
+    api = JobbridgeApi(app, spec_kwargs={"extra_plugins": [ServerAnswersPlugin(), docs]})
     # In the app's context: bounds that come from the configuration (the page size) are documented as configured.
     with app.app_context():
         for blueprint in spec.blueprints:
             api.register_blueprint(blueprint)
+    add_error_examples(api.spec)
+    app.extensions["jobbridge_docs"] = docs
 
     @app.get("/healthz")
     def healthz():
