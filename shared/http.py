@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from werkzeug.routing import UUIDConverter
 
 import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
-from shared import logs, metrics
+from shared import logs, metrics, requestid
 from shared.apidoc import DocsPlugin, Op, add_error_examples
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
@@ -284,6 +284,20 @@ def build_app(spec: ServiceApp) -> Flask:
     # yet), the rate limits (keyed by the caller, so a flood of bad tokens is limited by address too), then
     # 401 or the policy's 403/404.
     @app.before_request
+    def request_id():
+        g.request_id = requestid.accept(request.headers.get(requestid.HEADER))
+        g.request_id_token = requestid.current.set(g.request_id)
+
+    @app.teardown_request
+    def forget_request_id(_exc=None):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            try:
+                requestid.current.reset(token)
+            except ValueError:  # created in another context (cannot happen with sync views): just clear it
+                requestid.current.set(None)
+
+    @app.before_request
     def authenticate():
         g.started = time.perf_counter()
         g.principal = None
@@ -343,6 +357,7 @@ def build_app(spec: ServiceApp) -> Flask:
         metrics.HTTP_REQUESTS.labels(settings.service, request.method, endpoint, str(response.status_code)).inc()
         if started is not None:
             metrics.HTTP_LATENCY.labels(settings.service, endpoint).observe(time.perf_counter() - started)
+        response.headers[requestid.HEADER] = g.get("request_id") or requestid.accept(None)
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response

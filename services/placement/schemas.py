@@ -121,7 +121,8 @@ class ReferralSchema(Schema):
     employer_id = fields.String()
     status = fields.String(metadata={"enum": list(STATUSES)})
     note = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True, metadata={"enum": [*REASONS, WORKER_ERASED]})
+    # null is one of the values (no reason yet): a generated client checks every value against the enum.
+    reason = fields.String(allow_none=True, metadata={"enum": [*REASONS, WORKER_ERASED, None]})
     reason_text = fields.String(allow_none=True)
     placement_id = fields.String(allow_none=True)
     created_at = fields.DateTime()

@@ -11,6 +11,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator
 
 from shared.config import load_settings
+from shared.db import migrate
 
 SERVICES = ("intake", "matching", "placement")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -26,6 +27,7 @@ def documents(tmp_path_factory) -> dict[str, dict]:
                f"{service.upper()}_DATABASE_URL": f"sqlite:///{root / service}.db",
                # No broker is needed to describe the API; matching's index follower just keeps retrying.
                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+        migrate(service, env[f"{service.upper()}_DATABASE_URL"])  # matching's index loads from its tables
         app = importlib.import_module(f"services.{service}.http").create_app(load_settings(service, env))
         answer = app.test_client().get("/openapi.json")
         assert answer.status_code == 200
