@@ -35,6 +35,7 @@ from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
 from shared.db import reading
 from shared.errors import DomainError
+from shared.idempotency import IdempotencyKeys
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ class ServiceApp:
     operations: Mapping[str, Op] = field(default_factory=dict)
     # Endpoints answering a resource with a `version`: ETag on the answer, If-Match on its PATCH.
     etag_endpoints: frozenset[str] = frozenset()
+    # The service's `idempotency_keys` table (shared/idempotency.py): Idempotency-Key on every POST that creates.
+    idempotency: sa.Table | None = None
 
 
 def _bearer(req) -> str | None:
@@ -349,6 +352,20 @@ def build_app(spec: ServiceApp) -> Flask:
         if status == 404:
             return jsonify(error_body(404, "not_found", "not found")), 404
         return None
+
+    if spec.idempotency is not None:
+        if spec.engine is None:
+            raise ValueError("idempotency keys need the service's engine")
+        keys = IdempotencyKeys(spec.engine, spec.idempotency, secret=settings.pii_key, creating=docs.creating)
+        app.extensions["jobbridge_idempotency"] = keys
+
+        @app.before_request
+        def idempotency_key():
+            if g.principal is None or request.endpoint in PUBLIC_ENDPOINTS:
+                return None
+            return keys.begin(_rate_key())
+
+        app.after_request(keys.finish)
 
     @app.after_request
     def record_metrics(response: Response) -> Response:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake.adapters.tables import audit_log, employers, outbox, vacancies, workers
+from services.intake.adapters.tables import audit_log, employers, idempotency_keys, outbox, vacancies, workers
 from services.intake.bootstrap import Container
 from services.intake.domain.identity import (
     age_on,
@@ -21,6 +21,7 @@ from services.intake.domain.identity import (
     validate_mobile,
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared import idempotency
 from shared.auth import Principal
 from shared.bus.outbox import record
 from shared.db import reading
@@ -301,6 +302,8 @@ class IntakeService:
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
+            # A stored answer to a retried registration holds the personal data (encrypted): gone too.
+            idempotency.forget(session, idempotency_keys, worker_id)
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
     def list_workers(self, query: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:

@@ -6,7 +6,7 @@ from flask import Flask, current_app, request
 from marshmallow import RAISE, Schema, fields
 
 from services.intake import bootstrap
-from services.intake.adapters.tables import audit_log
+from services.intake.adapters.tables import audit_log, idempotency_keys
 from services.intake.handlers import IntakeService
 from services.intake.handlers import import_workers as run_import
 from services.intake.importer import UnreadableFile, read_rows
@@ -234,6 +234,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         import_endpoints=frozenset({"workers.import_workers"}),
         engine=container.engine,
         operations=OPERATIONS,
+        idempotency=idempotency_keys,
     ))
     app.extensions["intake"] = service
     return app

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.matching import bootstrap
-from services.matching.adapters.tables import audit_log
+from services.matching.adapters.tables import audit_log, idempotency_keys
 from services.matching.handlers import MatchingService
 from services.matching.policy import build_policy
 from shared.apidoc import DIGITS, Op, Pattern
@@ -173,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         readiness=readiness,
         engine=container.engine,
         operations=OPERATIONS,
+        idempotency=idempotency_keys,
     ))
     app.extensions["matching"] = service
     return app

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from services.placement import bootstrap
 from services.placement.adapters.spreadsheets import summary_csv, summary_xlsx
-from services.placement.adapters.tables import audit_log
+from services.placement.adapters.tables import audit_log, idempotency_keys
 from services.placement.handlers import PlacementService
 from services.placement.policy import build_policy
 from services.placement.schemas import (
@@ -283,6 +283,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         readiness=readiness,
         engine=container.engine,
         operations=OPERATIONS,
+        idempotency=idempotency_keys,
     ))
     app.extensions["placement"] = service
     return app
