@@ -91,14 +91,15 @@ def _header(name: str, description: str, schema: Mapping[str, Any]) -> dict:
 class DocsPlugin(BasePlugin):
     """Completes each operation from the service's table of `Op`s and the conventions of the HTTP edge.
 
-    Records which endpoints create something (a `POST` answered 201) and which carry an ETag, for the edge to
-    apply idempotency keys and preconditions to exactly what the document promises."""
+    Records which endpoints create something (a `POST` answered 201) and which answer pages, for the edge to
+    apply idempotency keys and Link headers to exactly what the document promises."""
 
     def __init__(self, operations: Mapping[str, Op], *, etag_endpoints: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.operations = operations
         self.etag_endpoints = etag_endpoints
         self.creating: set[str] = set()
+        self.paged: set[str] = set()
         self._ids: dict[str, str] = {}
 
     def init_spec(self, spec) -> None:
@@ -185,6 +186,7 @@ class DocsPlugin(BasePlugin):
             if endpoint in self.creating:
                 headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/Idempotent-Replayed"}
             if _is_page(response):
+                self.paged.add(endpoint)
                 headers["Link"] = {"$ref": "#/components/headers/Link"}
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from apispec import BasePlugin
@@ -30,7 +31,7 @@ from werkzeug.routing import UUIDConverter
 
 import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
 from shared import logs, metrics, requestid
-from shared.apidoc import DocsPlugin, Op, add_error_examples
+from shared.apidoc import IF_MATCH_MAX, IF_MATCH_PATTERN, DocsPlugin, Op, add_error_examples
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
 from shared.db import reading
@@ -367,6 +368,19 @@ def build_app(spec: ServiceApp) -> Flask:
 
         app.after_request(keys.finish)
 
+    if spec.etag_endpoints:
+        @app.after_request
+        def entity_tag(response: Response) -> Response:
+            if request.endpoint in spec.etag_endpoints:
+                _etag(response)
+            return response
+
+    @app.after_request
+    def page_links(response: Response) -> Response:
+        if request.endpoint in docs.paged:
+            _page_links(response)
+        return response
+
     @app.after_request
     def record_metrics(response: Response) -> Response:
         endpoint = request.endpoint or "unmatched"
@@ -466,6 +480,66 @@ class CallerLimits:
             if not allowed:
                 log.info("rate limit %s exceeded by %s", limit, identifiers[0])
                 raise RateLimited(self, limit, identifiers)
+
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([!#-~]*)"\s*')
+
+
+def if_match() -> frozenset[int] | None:
+    """The versions named by the request's If-Match: None without the header (or with `*`: any version).
+
+    A well-formed header naming no version this API issues (a weak tag, which never matches a strong
+    comparison, or a tag that is not a version) matches nothing: the change is refused with 412. A malformed
+    header is 400 naming it."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    if raw.strip() == "*":
+        return None
+    if not raw or len(raw) > IF_MATCH_MAX or not re.fullmatch(IF_MATCH_PATTERN, raw):
+        raise DomainError('the If-Match header must be "*" or a list of entity tags such as "3"',
+                          fields={"If-Match": ['must be "*" or entity tags such as "3"']})
+    versions = set()
+    for part in raw.split(","):
+        match = _ENTITY_TAG.fullmatch(part)
+        if match and not match.group(1) and match.group(2).isdigit() and len(match.group(2)) <= 18:
+            versions.add(int(match.group(2)))
+    return frozenset(versions)
+
+
+def _etag(response: Response) -> None:
+    """ETag: "<version>" on a 2xx JSON answer carrying a resource's integer `version`."""
+    if not (200 <= response.status_code < 300) or response.mimetype != "application/json" or "ETag" in response.headers:
+        return
+    body = response.get_json(silent=True)
+    version = body.get("version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        response.headers["ETag"] = f'"{version}"'
+
+
+def _page_links(response: Response) -> None:
+    """RFC 8288 Link (first, prev, next, last) on a 2xx page `{"items", "page", "per_page", "total"}`."""
+    if request.method != "GET" or response.status_code != 200 or response.mimetype != "application/json":
+        return
+    body = response.get_json(silent=True)
+    if not (isinstance(body, dict) and {"items", "page", "per_page", "total"} <= set(body)):
+        return
+    page, per_page, total = body["page"], body["per_page"], body["total"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (page, per_page, total)) or per_page < 1:
+        return
+    last = max(1, math.ceil(total / per_page))
+    targets = {"first": 1, "last": last}
+    if page > 1:
+        targets["prev"] = min(page - 1, last)
+    if page < last:
+        targets["next"] = page + 1
+    links = []
+    for rel in ("first", "prev", "next", "last"):
+        if rel in targets:
+            query = request.args.to_dict(flat=False)
+            query["page"] = [str(targets[rel])]
+            links.append(f'<{request.path}?{urlencode(query, doseq=True)}>; rel="{rel}"')
+    response.headers["Link"] = ", ".join(links)
 
 
 def _unauthorized(reason: str):

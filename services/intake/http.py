@@ -36,6 +36,7 @@ from shared.http import (
     ServiceApp,
     basic_readiness,
     build_app,
+    if_match,
     list_audit_entries,
     principal,
     settings_or_exit,
@@ -121,7 +122,9 @@ def get_worker(worker_id):
 @workers_bp.arguments(WorkerUpdateSchema())
 @workers_bp.response(200, WorkerSchema)
 def update_worker(data, worker_id):
-    return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr())
+    """With `If-Match: "<version>"` (the ETag read before) the change is made only at that version, else 412;
+    without it the change is made whatever the version."""
+    return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr(), if_match=if_match())
 
 
 @workers_bp.route("/workers/<id:worker_id>", methods=["DELETE"])
@@ -200,7 +203,9 @@ def get_vacancy(vacancy_id):
 @vacancies_bp.arguments(VacancyUpdateSchema())
 @vacancies_bp.response(200, VacancySchema)
 def update_vacancy(data, vacancy_id):
-    return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr())
+    """With `If-Match: "<version>"` (the ETag read before) the change is made only at that version, else 412;
+    without it the change is made whatever the version."""
+    return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr(), if_match=if_match())
 
 
 @vacancies_bp.route("/vacancies/<id:vacancy_id>/close", methods=["POST"])
@@ -235,6 +240,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         engine=container.engine,
         operations=OPERATIONS,
         idempotency=idempotency_keys,
+        etag_endpoints=frozenset({"workers.create_worker", "workers.get_worker", "workers.update_worker",
+                                  "vacancies.create_vacancy", "vacancies.get_vacancy", "vacancies.update_vacancy",
+                                  "vacancies.close_vacancy"}),
     ))
     app.extensions["intake"] = service
     return app

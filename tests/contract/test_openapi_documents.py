@@ -104,6 +104,11 @@ def test_contract_headers_are_documented(documents):
     for doc, path in creating:
         assert "Idempotency-Key" in _params(doc, doc["paths"][path]["post"]), path
     assert "Idempotency-Key" not in _params(intake, intake["paths"]["/workers/import"]["post"])
+    for path in ("/workers/{worker_id}", "/vacancies/{vacancy_id}"):
+        item = intake["paths"][path]
+        assert "If-Match" in _params(intake, item["patch"]), path
+        assert "ETag" in item["get"]["responses"]["200"]["headers"], path
+        assert "ETag" in item["patch"]["responses"]["200"]["headers"], path
     for doc in documents.values():
         for path, method, op in operations(doc):
             assert "X-Request-ID" in _params(doc, op), f"{method} {path}"

@@ -166,3 +166,71 @@ def test_a_stored_answer_holds_no_readable_personal_data_and_erasure_forgets_it(
     assert "王秀英" not in row.body and body["phone"] not in row.body and body["national_id"] not in row.body
     assert call(app, "DELETE", f"/workers/{worker_id}").status_code == 204
     assert count(engine, sa.select(idempotency_keys.c.key).where(idempotency_keys.c.resource_id == worker_id)) == 0
+
+
+# --- ETag and If-Match ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["workers", "vacancies"])
+def test_a_stale_if_match_is_412_and_a_current_one_changes(app, employer_id, kind):
+    created = call(app, "POST", f"/{kind}",
+                   json=worker_body() if kind == "workers" else vacancy_body(employer_id))
+    assert created.status_code == 201
+    body = created.get_json()
+    path = f"/{kind}/{body['worker_id' if kind == 'workers' else 'vacancy_id']}"
+    assert created.headers["ETag"] == f'"{body["version"]}"'
+    read = call(app, "GET", path)
+    etag = read.headers["ETag"]
+    assert etag == f'"{read.get_json()["version"]}"'
+    change = {"experience_years": 7} if kind == "workers" else {"headcount": 7}
+    first = call(app, "PATCH", path, json=change, headers={"If-Match": etag})
+    assert first.status_code == 200 and first.headers["ETag"] != etag
+    # A second caseworker still holding the old version: refused, nothing changed.
+    stale = call(app, "PATCH", path, json={"experience_years": 9} if kind == "workers" else {"headcount": 9},
+                 headers={"If-Match": etag})
+    assert stale.status_code == 412 and "If-Match" in stale.get_json()["error"]["fields"]
+    assert call(app, "GET", path).get_json()["version"] == first.get_json()["version"]
+    # A weak tag never matches; a list matches when any tag does; `*` matches any version.
+    assert call(app, "PATCH", path, json=change, headers={"If-Match": f"W/{first.headers['ETag']}"}).status_code == 412
+    listed = call(app, "PATCH", path, json=change, headers={"If-Match": f'"999", {first.headers["ETag"]}'})
+    assert listed.status_code == 200
+    assert call(app, "PATCH", path, json=change, headers={"If-Match": "*"}).status_code == 200
+    # Without If-Match the change is made whatever the version (as before).
+    assert call(app, "PATCH", path, json=change).status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["3", '"3', "", "W/3", '"a b"', '"1",,"2"'])
+def test_a_malformed_if_match_is_400_naming_the_header(app, bad):
+    worker_id = call(app, "POST", "/workers", json=worker_body()).get_json()["worker_id"]
+    response = call(app, "PATCH", f"/workers/{worker_id}", json={"experience_years": 2}, headers={"If-Match": bad})
+    assert response.status_code == 400
+    assert "If-Match" in response.get_json()["error"]["fields"]
+
+
+# --- X-Request-ID and Link -------------------------------------------------------------------------------------
+
+def test_a_request_id_is_echoed_when_usable_and_made_otherwise(app):
+    given = call(app, "GET", "/workers", headers={"X-Request-ID": "county-7f3a:42"})
+    assert given.headers["X-Request-ID"] == "county-7f3a:42"
+    made = call(app, "GET", "/workers")
+    assert len(made.headers["X-Request-ID"]) == 32
+    for unusable in ("x" * 129, "has space", "semi;colon"):
+        replaced = call(app, "GET", "/workers", headers={"X-Request-ID": unusable})
+        assert replaced.status_code == 200 and replaced.headers["X-Request-ID"] != unusable
+    # Also on errors and on unauthenticated answers.
+    assert app.test_client().get("/workers", headers={"X-Request-ID": "abc"}).headers["X-Request-ID"] == "abc"
+
+
+def test_lists_keep_total_and_link_their_pages(app):
+    for _ in range(3):
+        call(app, "POST", "/workers", json=worker_body(region_code="410926"))
+    first = call(app, "GET", "/workers", query_string={"region": "410926", "per_page": 1})
+    total = first.get_json()["total"]
+    assert total >= 3
+    links = first.headers["Link"]
+    assert '</workers?region=410926&per_page=1&page=2>; rel="next"' in links
+    assert f'</workers?region=410926&per_page=1&page={total}>; rel="last"' in links
+    assert 'rel="prev"' not in links and '</workers?region=410926&per_page=1&page=1>; rel="first"' in links
+    middle = call(app, "GET", "/workers", query_string={"region": "410926", "per_page": 1, "page": 2})
+    assert 'page=1>; rel="prev"' in middle.headers["Link"] and 'page=3>; rel="next"' in middle.headers["Link"]
+    last = call(app, "GET", "/workers", query_string={"region": "410926", "per_page": 1, "page": total})
+    assert 'rel="next"' not in last.headers["Link"]
