@@ -6,6 +6,7 @@ report). A document that drifts from the code breaks this test."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import uuid
@@ -67,7 +68,22 @@ def _ok(response, status: int):
     return response.parsed
 
 
-def test_a_journey_through_generated_clients(clients):
+def _logged(stack, process: str, request_id: str) -> bool:
+    """A JSON log line of `process` carrying `request_id`."""
+    path = stack.log_dir / f"{process}.log"
+    if not path.exists():
+        return False
+    for line in path.read_text(errors="replace").splitlines():
+        if request_id in line:
+            try:
+                if json.loads(line).get("request_id") == request_id:
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def test_a_journey_through_generated_clients(clients, stack):
     intake, matching, placement = clients["intake"], clients["matching"], clients["placement"]
     im, pm = intake.models(), placement.models()
     today = date.today()
@@ -78,10 +94,17 @@ def test_a_journey_through_generated_clients(clients):
         employer_id=employer.employer_id, title="电焊工", occupation="焊工", region_code=REGION, wage_min=3500,
         wage_max=6000, headcount=3, vacancy_type=im.VacancyCreateVacancyType("regular"), open_until=today + timedelta(days=180),
         required_skills=["电焊"])), 201)
-    worker = _ok(intake.api("workers.create_worker").sync_detailed(client=intake.client, body=im.WorkerCreate(
-        national_id=unique_national_id(), name="李建国", phone=mobile(), region_code=REGION, skills=["电焊"],
-        willing_to_relocate=True, consent=im.Consent(data_processing=True))), 201)
+    register = intake.api("workers.create_worker")
+    body = im.WorkerCreate(national_id=unique_national_id(), name="李建国", phone=mobile(), region_code=REGION,
+                           skills=["电焊"], willing_to_relocate=True, consent=im.Consent(data_processing=True))
+    request_id, key = f"journey-{uuid.uuid4().hex}", str(uuid.uuid4())
+    first = register.sync_detailed(client=intake.client, body=body, idempotency_key=key, x_request_id=request_id)
+    worker = _ok(first, 201)
     assert worker.skills == ["电焊"] and worker.name == "李建国"
+    assert first.headers["X-Request-ID"] == request_id and first.headers["ETag"] == f'"{worker.version}"'
+    # A retry with the same key answers the first answer again.
+    retried = register.sync_detailed(client=intake.client, body=body, idempotency_key=key)
+    assert _ok(retried, 201).worker_id == worker.worker_id and retried.headers["Idempotent-Replayed"] == "true"
 
     def ranked():
         answer = matching.api("matches.worker_matches").sync_detailed(worker.worker_id, client=matching.client,
@@ -116,6 +139,11 @@ def test_a_journey_through_generated_clients(clients):
         destination_region="330282", employer_id=employer.employer_id, worker_ids=[worker.worker_id],
         departure_date=today)), 201)
     assert [m.worker_id for m in batch.workers] == [worker.worker_id]
+
+    # The registration's request id reached the logs of the services that applied its events.
+    for consumer in ("matching-worker", "placement-worker"):
+        eventually(lambda consumer=consumer: _logged(stack, consumer, request_id), timeout=20,
+                   what=f"{consumer} logs request {request_id}")
 
     report = _ok(placement.api("reports.summary").sync_detailed(client=placement.client, region=REGION[:4],
                                                                 from_=start, to=today), 200)
