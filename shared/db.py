@@ -147,6 +147,8 @@ def platform_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
+        # The X-Request-ID of the request that recorded the event: sent as the `request_id` header.
+        sa.Column("request_id", sa.String(128), nullable=True),
         sa.Index("ix_outbox_unsent", "sent_at", "id"),
     )
     inbox = sa.Table(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake.adapters.tables import audit_log, employers, outbox, vacancies, workers
+from services.intake.adapters.tables import audit_log, employers, idempotency_keys, outbox, vacancies, workers
 from services.intake.bootstrap import Container
 from services.intake.domain.identity import (
     age_on,
@@ -21,10 +21,11 @@ from services.intake.domain.identity import (
     validate_mobile,
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared import idempotency
 from shared.auth import Principal
 from shared.bus.outbox import record
 from shared.db import reading
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from shared.events import Envelope, make_event
 from shared.pii import mask_name, mask_national_id, mask_phone
 
@@ -71,8 +72,18 @@ _UPDATE_WORKER = workers.update().where(workers.c.id == sa.bindparam("b_id"))
 _UPDATE_WORKER_VERSION = workers.update().where(workers.c.id == sa.bindparam("b_id"),
                                                 workers.c.version == sa.bindparam("b_version"))
 _UPDATE_VACANCY = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"))
+_UPDATE_VACANCY_VERSION = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"),
+                                                  vacancies.c.version == sa.bindparam("b_version"))
 _VACANCY_OWNER = sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type).where(
     vacancies.c.id == sa.bindparam("vacancy_id"))
+
+
+def _check_version(version: int, if_match: frozenset[int] | None) -> None:
+    """412 unless the resource is at one of the versions the caller's If-Match names."""
+    if if_match is not None and version not in if_match:
+        raise PreconditionFailed("the resource was changed since it was read; read it again",
+                                 fields={"If-Match": [f"does not match the current version {version}"
+                                                      if version >= 0 else "does not match the current version"]})
 
 
 def audit(session: Executor, actor: Principal | None, *, action: str, resource: str, resource_id: str | None,
@@ -272,17 +283,20 @@ class IntakeService:
         return out
 
     def update_worker(self, worker_id: str, data: Mapping[str, Any], *, actor: Principal,
-                      remote_addr: str | None = None) -> dict:
+                      remote_addr: str | None = None, if_match: frozenset[int] | None = None) -> dict:
+        """`if_match`: the versions the caller read (If-Match); None changes whatever the version is."""
         if "region_code" in data and not actor.covers_region(data["region_code"]):
             raise Forbidden("the new region is outside the caller's regions",
                             fields={"region_code": ["outside the caller's regions"]})
         with self._writing() as session:
             row = self.load_worker(session, worker_id)
+            _check_version(row["version"], if_match)
             changes = self._worker_columns(data)
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
             result = session.execute(_UPDATE_WORKER_VERSION, {**changes, "b_id": worker_id, "b_version": row["version"]})
             if result.rowcount != 1:
+                _check_version(-1, if_match)
                 raise Conflict("the worker was changed meanwhile; try again")
             row.update(changes)
             _event(session, "WorkerUpdated", worker_state(row))
@@ -301,6 +315,8 @@ class IntakeService:
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
+            # A stored answer to a retried registration holds the personal data (encrypted): gone too.
+            idempotency.forget(session, idempotency_keys, worker_id)
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
     def list_workers(self, query: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
@@ -442,12 +458,14 @@ class IntakeService:
         return dict(row) if row else None
 
     def update_vacancy(self, vacancy_id: str, data: Mapping[str, Any], *, actor: Principal,
-                       remote_addr: str | None = None) -> dict:
+                       remote_addr: str | None = None, if_match: frozenset[int] | None = None) -> dict:
+        """`if_match`: the versions the caller read (If-Match); None changes whatever the version is."""
         with self._writing() as session:
             row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
             if row is None:
                 raise NotFound("vacancy not found")
             row = dict(row)
+            _check_version(row["version"], if_match)
             if row["status"] != "open":
                 raise Conflict("a closed vacancy cannot be changed", fields={"status": ["closed"]})
             changes = self._vacancy_columns(data)
@@ -457,7 +475,11 @@ class IntakeService:
                 raise Unprocessable("wage range is inconsistent", fields={"wage_max": ["must not be below wage_min"]})
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
-            session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
+            if if_match is None:
+                session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
+            elif session.execute(_UPDATE_VACANCY_VERSION, {**changes, "b_id": vacancy_id,
+                                                           "b_version": row["version"]}).rowcount != 1:
+                _check_version(-1, if_match)  # changed since it was read in this transaction
             row.update(changes)
             _event(session, "VacancyUpdated", vacancy_state(row))
             audit(session, actor, action="update", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr)

@@ -18,6 +18,7 @@ from services.intake.domain.identity import (
     validate_mobile,
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared.apidoc import DIGITS, Pattern
 from shared.events import EDUCATION, HARDSHIP, VACANCY_TYPES
 from shared.http import Bounded
 from shared.http import per_page as per_page_field
@@ -184,7 +185,7 @@ class WorkerSchema(Schema):
 
 
 class WorkerQuerySchema(Strict):
-    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    region = Text(validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")])
     skill = Text(validate=validate.Length(min=1, max=MAX_TERM_LEN))
     is_4050 = fields.Boolean()
     status = Text(validate=validate.OneOf(("active", "placed", "erased")))
@@ -288,7 +289,7 @@ class VacancySchema(Schema):
 
 
 class VacancyQuerySchema(Strict):
-    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    region = Text(validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")])
     type = Text(validate=validate.OneOf(VACANCY_TYPES))
     status = Text(validate=validate.OneOf(("open", "closed")))
     employer_id = Text(validate=validate.Length(max=36))
