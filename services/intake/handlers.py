@@ -26,7 +26,7 @@ from shared.bus.outbox import record
 from shared.db import reading
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import Envelope, make_event
-from shared.pii import mask_name, mask_national_id, mask_phone
+from shared.pii import age_band, mask_phone, mask_worker
 
 PRODUCER = "intake"
 
@@ -82,6 +82,17 @@ def audit(session: Executor, actor: Principal | None, *, action: str, resource: 
         "at": _now(), "actor": actor.sub if actor else "system", "role": actor.role if actor else "system",
         "action": action, "resource": resource, "resource_id": resource_id, "remote_addr": remote_addr,
         "detail": detail})
+
+
+def _id_facts(national_id: str | None) -> tuple[date, str] | None:
+    """(birth date, gender) as the resident ID says, for a full reader; None for an erased worker."""
+    if not national_id or len(national_id) != 18:
+        return None
+    try:
+        born = date(int(national_id[6:10]), int(national_id[10:12]), int(national_id[12:14]))
+    except ValueError:
+        return None
+    return born, ("male" if int(national_id[16]) % 2 else "female")
 
 
 def worker_state(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,7 +189,9 @@ class IntakeService:
             "version": 1,
             "national_id_hash": self.vault.lookup_hash(nid.normalised),
             "national_id_enc": self.vault.encrypt(nid.normalised),
-            "birth_date": nid.birth_date,
+            # Only the year of birth is kept in clear (with the gender: the 4050 rule needs both); the full date
+            # is inside the encrypted ID.
+            "birth_year": nid.birth_date.year,
             "gender": nid.gender,
             "age": age,
             "is_4050": is_4050(gender=nid.gender, age=age, female_age=self.settings.age_4050_female,
@@ -253,23 +266,26 @@ class IntakeService:
         national_id = plain["national_id"] if "national_id" in plain else self.vault.decrypt(row["national_id_enc"])
         name = plain["name"] if "name" in plain else self.vault.decrypt(row["name_enc"])
         phone = plain["phone"] if "phone" in plain else self.vault.decrypt(row["phone_enc"])
+        # The birth date and gender are not stored in clear: they are read from the (decrypted) ID when a full
+        # reader asks (docs/privacy.md).
+        born = _id_facts(national_id)
         out = {
             "worker_id": row["id"],
             "version": row["version"],
-            "national_id": national_id if full else mask_national_id(national_id),
-            "name": name if full else mask_name(name),
-            "phone": phone if full else mask_phone(phone),
-            "birth_date": row["birth_date"] if full else None,
-            "gender": row["gender"] if full else None,
-            "pii_masked": not full,
+            "national_id": national_id,
+            "name": name,
+            "phone": phone,
+            "birth_date": born[0] if born else None,
+            "gender": born[1] if born else row.get("gender"),
+            "pii_masked": False,
         }
         for key in ("age", "is_4050", "region_code", "skills", "certificates", "education", "experience_years",
                     "desired_occupations", "desired_wage_min", "willing_to_relocate", "target_regions", "status",
                     "registered_at", "updated_at"):
             out[key] = row[key]
-        # Hardship is sensitive: only those who may see personal data see it.
-        out["hardship"] = list(row["hardship"]) if full else []
-        return out
+        out["age_band"] = age_band(row["age"])
+        out["hardship"] = list(row["hardship"])
+        return out if full else mask_worker(out)
 
     def update_worker(self, worker_id: str, data: Mapping[str, Any], *, actor: Principal,
                       remote_addr: str | None = None) -> dict:
@@ -296,7 +312,7 @@ class IntakeService:
             row = self.load_worker(session, worker_id)
             version = row["version"] + 1
             session.execute(_UPDATE_WORKER, dict(
-                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_date=None,
+                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_year=None,
                 gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))

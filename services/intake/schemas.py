@@ -166,6 +166,7 @@ class WorkerSchema(Schema):
     birth_date = fields.Date(allow_none=True)
     gender = fields.String(allow_none=True)
     age = fields.Integer(allow_none=True)
+    age_band = fields.String(allow_none=True, metadata={"description": "ten-year band, e.g. 40-49 (masked readers see this, not the age)"})
     is_4050 = fields.Boolean()
     region_code = fields.String()
     skills = fields.List(fields.String())

@@ -191,5 +191,5 @@ def test_after_erasure_no_personal_value_is_left_anywhere(world, stack):
         engine.dispose()
     assert row["status"] == "erased" and row["region_code"] == REGION
     assert row["national_id_enc"] is None and row["name_enc"] is None and row["phone_enc"] is None
-    assert row["national_id_hash"] is None and row["birth_date"] is None
+    assert row["national_id_hash"] is None and row["birth_year"] is None and row["gender"] is None
     assert datetime.fromisoformat(str(row["erased_at"])).date() <= date.today()
