@@ -12,6 +12,8 @@ the API and the console call it, so a page cannot show more than the JSON does.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,3 +77,39 @@ def mask_worker(worker: Mapping[str, Any]) -> dict[str, Any]:
     out["hardship"] = []
     out["pii_masked"] = True
     return out
+
+
+# --- free text that would carry personal data -------------------------------------------------------------
+# Free text (skills, certificates, desired occupations, referral and follow-up notes) goes into events and read
+# models that masked roles see: a resident ID, a mobile number or an e-mail address typed into it would leak
+# past every mask. Names cannot be recognised reliably; the API's docs say so, and erasure clears notes.
+
+_ID_LIKE = re.compile(r"(?<!\d)[1-9]\d{16}[\dXx](?![\dXx])")
+_MOBILE_LIKE = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
+_EMAIL_LIKE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_JOINERS = re.compile(r"[\s\-()（）.]")
+
+SCREEN_REASONS = {
+    "id": "a resident ID number / 身份证号码",
+    "phone": "a phone number / 手机号码",
+    "email": "an e-mail address / 电子邮箱",
+}
+
+
+def personal_data_in(text: str | None) -> str | None:
+    """The kind of personal data found in `text` (a reason for the caller, English / Chinese), or None."""
+    if not text:
+        return None
+    plain = unicodedata.normalize("NFKC", text)
+    if _EMAIL_LIKE.search(plain):
+        return SCREEN_REASONS["email"]
+    compact = _JOINERS.sub("", plain)
+    if _ID_LIKE.search(compact):
+        return SCREEN_REASONS["id"]
+    if _MOBILE_LIKE.search(compact):
+        return SCREEN_REASONS["phone"]
+    return None
+
+
+def screen_message(found: str) -> str:
+    return f"must not contain personal data: {found} (不得填写个人信息)"

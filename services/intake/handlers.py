@@ -25,7 +25,7 @@ from shared.auth import Principal
 from shared.bus.outbox import record
 from shared.db import reading
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shared.events import Envelope, make_event
+from shared.events import TOPIC_WORKERS, Envelope, make_event
 from shared.pii import age_band, mask_phone, mask_worker
 
 PRODUCER = "intake"
@@ -70,6 +70,8 @@ _VACANCY_BY_ID = sa.select(vacancies).where(vacancies.c.id == sa.bindparam("vaca
 _UPDATE_WORKER = workers.update().where(workers.c.id == sa.bindparam("b_id"))
 _UPDATE_WORKER_VERSION = workers.update().where(workers.c.id == sa.bindparam("b_id"),
                                                 workers.c.version == sa.bindparam("b_version"))
+_DELETE_SENT_WORKER_EVENTS = outbox.delete().where(
+    outbox.c.topic == TOPIC_WORKERS, outbox.c.key == sa.bindparam("worker_id"), outbox.c.sent_at.is_not(None))
 _UPDATE_VACANCY = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"))
 _VACANCY_OWNER = sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type).where(
     vacancies.c.id == sa.bindparam("vacancy_id"))
@@ -316,6 +318,9 @@ class IntakeService:
                 gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))
+            # The worker's earlier events, kept in the outbox to refill a broker that lost its data, carry its free
+            # text: those already sent go (a refill then brings WorkerErased alone, which every consumer takes).
+            session.execute(_DELETE_SENT_WORKER_EVENTS, {"worker_id": worker_id})
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
