@@ -207,6 +207,21 @@ class IntakeService:
             "updated_at": now,
         }
 
+    def _refuse_if_registered_under_older_key(self, national_id: str) -> None:
+        """During a key rotation a worker stored before it has its hash under an older key: look for that too."""
+        existing = self._registered_under_older_key(national_id)
+        if existing is not None:
+            raise DuplicateWorker("a worker with this national ID is registered already",
+                                  fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
+
+    def _registered_under_older_key(self, national_id: str) -> str | None:
+        with reading(self.c.factory) as session:
+            for older in self.vault.older_hashes(national_id.strip().upper()):
+                existing = self._existing_worker_id(session, older)
+                if existing is not None:
+                    return existing
+        return None
+
     def _existing_worker_id(self, session: Executor, national_id_hash: str) -> str | None:
         return session.execute(_WORKER_ID_BY_HASH, {"national_id_hash": national_id_hash}).scalar_one_or_none()
 
@@ -217,6 +232,8 @@ class IntakeService:
             raise Forbidden("this caseworker may not register workers in that region",
                             fields={"region_code": ["outside the caller's regions"]})
         values = self._prepare_worker(data, today=date.today(), plain=plain)
+        if self.vault.rotating:
+            self._refuse_if_registered_under_older_key(data["national_id"])
         try:
             # The duplicate check is the unique index on the keyed hash: the insert of an ID registered already
             # fails (before the event and the audit row are written) and the transaction is rolled back. Asking
@@ -577,6 +594,12 @@ def import_workers(service: IntakeService, rows, *, actor: Principal, consent_al
                                "errors": {"region_code": ["outside the caller's regions"]}}
             continue
         values = service._prepare_worker(data, today=today)
+        if service.vault.rotating:
+            existing = service._registered_under_older_key(data["national_id"])
+            if existing is not None:
+                results[number] = {"row": number, "status": "duplicate", "worker_id": existing,
+                                   "errors": {"national_id": ["already registered"]}}
+                continue
         earlier = first_row_of.get(values["national_id_hash"])
         if earlier is not None:
             results[number] = {"row": number, "status": "duplicate", "worker_id": None,
