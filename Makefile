@@ -35,7 +35,7 @@ test: $(STAMP)
 	@CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 	@if [ "$$CI" = "true" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security && \
-		CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/chaos/test_s1_consumer_kills.py; \
+		CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/chaos/test_s1_consumer_kills.py tests/chaos/test_s4_scale_out.py; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipped the PostgreSQL pass (CI requires it)"; fi
 
 ## security: the security suite alone (authorization matrix, masking, tokens, audit, erasure, limits, fuzzing)

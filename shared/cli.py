@@ -148,6 +148,28 @@ def cmd_down(_args) -> int:
     return 0
 
 
+def cmd_rotate_keys(_args) -> int:
+    """Re-encrypt intake's personal data under the first key of JOBBRIDGE_PII_KEY (services/intake/keys.py)."""
+    from services.intake.adapters.vault import Vault
+    from services.intake.keys import rotate_keys
+    from shared.db import make_engine
+
+    settings = load_settings("intake")
+    vault = Vault(settings.pii_key)
+    if not vault.rotating:
+        print("jobbridge: JOBBRIDGE_PII_KEY holds one key; values are re-encrypted under it where needed", file=sys.stderr)
+    engine = make_engine(settings.database_url)
+    try:
+        report = rotate_keys(engine, vault)
+    except ValueError as exc:
+        return _fail(f"rotate-keys: {exc}")
+    finally:
+        engine.dispose()
+    print(f"rotate-keys: {report.workers} workers and {report.employers} employers re-encrypted in "
+          f"{report.passes} passes; {report.left} left (changed during every pass)")
+    return 0 if report.left == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=int, default=72)
     p.add_argument("--all", action="store_true", help="every row still in the outbox")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("rotate-keys", help="re-encrypt personal data under the first key of JOBBRIDGE_PII_KEY")
+    p.set_defaults(func=cmd_rotate_keys)
 
     p = sub.add_parser("run", help="start the local system in the foreground (Ctrl-C stops it)")
     p.add_argument("--no-demo", action="store_true")

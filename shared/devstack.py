@@ -90,6 +90,35 @@ def stop_pids(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     return alive
 
 
+def stop_procs(procs: list[Proc], *, grace_s: float = 10.0) -> list[int]:
+    """SIGTERM each child's process group, SIGKILL what is left after `grace_s`; returns the PIDs killed.
+
+    Liveness is asked of each child's Popen, never of the PID number: once a child has been reaped its PID is
+    free, and on a busy machine (pid_max 32768) another process gets it within minutes. Signalling or counting
+    such a PID hit a stranger: `make chaos` failed its "no process left" check on a reused PID."""
+    live = [p for p in procs if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while live and time.monotonic() < deadline:
+        time.sleep(0.05)
+        live = [p for p in live if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for proc in live:
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    return [p.pid for p in live]
+
+
 def pid_alive(pid: int) -> bool:
     _reap(pid)
     try:
@@ -178,7 +207,7 @@ class Stack:
 
     def stop_broker(self) -> None:
         if self.broker is not None:
-            stop_pids([self.broker.pid], grace_s=5)
+            stop_procs([self.broker], grace_s=5)
             self.broker = None
             self.save()
 
@@ -247,29 +276,24 @@ class Stack:
 
     def stop_proc(self, proc: Proc, *, sig: int = signal.SIGTERM) -> None:
         if sig == signal.SIGKILL:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if proc.popen.poll() is None:  # not yet reaped: the PID is still this child's
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.popen.wait(timeout=10)
         else:
-            stop_pids([proc.pid])
+            stop_procs([proc])
         if proc in self.procs:
             self.procs.remove(proc)
         self.save()
 
     def stop(self) -> list[int]:
         """Stop every process this stack started; return PIDs that needed SIGKILL."""
-        pids = [p.pid for p in reversed(self.procs)]
-        killed = stop_pids(pids)
-        for proc in self.procs:
-            try:
-                proc.popen.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+        killed = stop_procs(list(reversed(self.procs)))
         self.procs.clear()
         if self.broker is not None:
-            killed += stop_pids([self.broker.pid], grace_s=5)
+            killed += stop_procs([self.broker], grace_s=5)
             self.broker = None
         self.save()
         return killed

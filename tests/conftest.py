@@ -128,3 +128,21 @@ def stack(broker, databases, tmp_path_factory):
         raise
     yield running
     running.stop()
+
+
+# --- the run's seed: in the header and beside every failure, so that a failing run can be repeated -----------
+
+def pytest_report_header(config):
+    from support import SEED
+
+    return f"random seed: {SEED} (repeat with JOBBRIDGE_TEST_SEED={SEED})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        from support import SEED
+
+        report.sections.append(("random seed", f"JOBBRIDGE_TEST_SEED={SEED}"))

@@ -26,8 +26,8 @@ from shared.auth import Principal
 from shared.bus.outbox import record
 from shared.db import reading
 from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
-from shared.events import Envelope, make_event
-from shared.pii import mask_name, mask_national_id, mask_phone
+from shared.events import TOPIC_WORKERS, Envelope, make_event
+from shared.pii import age_band, mask_phone, mask_worker
 
 PRODUCER = "intake"
 
@@ -71,6 +71,8 @@ _VACANCY_BY_ID = sa.select(vacancies).where(vacancies.c.id == sa.bindparam("vaca
 _UPDATE_WORKER = workers.update().where(workers.c.id == sa.bindparam("b_id"))
 _UPDATE_WORKER_VERSION = workers.update().where(workers.c.id == sa.bindparam("b_id"),
                                                 workers.c.version == sa.bindparam("b_version"))
+_DELETE_SENT_WORKER_EVENTS = outbox.delete().where(
+    outbox.c.topic == TOPIC_WORKERS, outbox.c.key == sa.bindparam("worker_id"), outbox.c.sent_at.is_not(None))
 _UPDATE_VACANCY = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"))
 _UPDATE_VACANCY_VERSION = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"),
                                                   vacancies.c.version == sa.bindparam("b_version"))
@@ -93,6 +95,17 @@ def audit(session: Executor, actor: Principal | None, *, action: str, resource: 
         "at": _now(), "actor": actor.sub if actor else "system", "role": actor.role if actor else "system",
         "action": action, "resource": resource, "resource_id": resource_id, "remote_addr": remote_addr,
         "detail": detail})
+
+
+def _id_facts(national_id: str | None) -> tuple[date, str] | None:
+    """(birth date, gender) as the resident ID says, for a full reader; None for an erased worker."""
+    if not national_id or len(national_id) != 18:
+        return None
+    try:
+        born = date(int(national_id[6:10]), int(national_id[10:12]), int(national_id[12:14]))
+    except ValueError:
+        return None
+    return born, ("male" if int(national_id[16]) % 2 else "female")
 
 
 def worker_state(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +202,9 @@ class IntakeService:
             "version": 1,
             "national_id_hash": self.vault.lookup_hash(nid.normalised),
             "national_id_enc": self.vault.encrypt(nid.normalised),
-            "birth_date": nid.birth_date,
+            # Only the year of birth is kept in clear (with the gender: the 4050 rule needs both); the full date
+            # is inside the encrypted ID.
+            "birth_year": nid.birth_date.year,
             "gender": nid.gender,
             "age": age,
             "is_4050": is_4050(gender=nid.gender, age=age, female_age=self.settings.age_4050_female,
@@ -203,6 +218,21 @@ class IntakeService:
             "updated_at": now,
         }
 
+    def _refuse_if_registered_under_older_key(self, national_id: str) -> None:
+        """During a key rotation a worker stored before it has its hash under an older key: look for that too."""
+        existing = self._registered_under_older_key(national_id)
+        if existing is not None:
+            raise DuplicateWorker("a worker with this national ID is registered already",
+                                  fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
+
+    def _registered_under_older_key(self, national_id: str) -> str | None:
+        with reading(self.c.factory) as session:
+            for older in self.vault.older_hashes(national_id.strip().upper()):
+                existing = self._existing_worker_id(session, older)
+                if existing is not None:
+                    return existing
+        return None
+
     def _existing_worker_id(self, session: Executor, national_id_hash: str) -> str | None:
         return session.execute(_WORKER_ID_BY_HASH, {"national_id_hash": national_id_hash}).scalar_one_or_none()
 
@@ -213,6 +243,8 @@ class IntakeService:
             raise Forbidden("this caseworker may not register workers in that region",
                             fields={"region_code": ["outside the caller's regions"]})
         values = self._prepare_worker(data, today=date.today(), plain=plain)
+        if self.vault.rotating:
+            self._refuse_if_registered_under_older_key(data["national_id"])
         try:
             # The duplicate check is the unique index on the keyed hash: the insert of an ID registered already
             # fails (before the event and the audit row are written) and the transaction is rolled back. Asking
@@ -264,23 +296,26 @@ class IntakeService:
         national_id = plain["national_id"] if "national_id" in plain else self.vault.decrypt(row["national_id_enc"])
         name = plain["name"] if "name" in plain else self.vault.decrypt(row["name_enc"])
         phone = plain["phone"] if "phone" in plain else self.vault.decrypt(row["phone_enc"])
+        # The birth date and gender are not stored in clear: they are read from the (decrypted) ID when a full
+        # reader asks (docs/privacy.md).
+        born = _id_facts(national_id)
         out = {
             "worker_id": row["id"],
             "version": row["version"],
-            "national_id": national_id if full else mask_national_id(national_id),
-            "name": name if full else mask_name(name),
-            "phone": phone if full else mask_phone(phone),
-            "birth_date": row["birth_date"] if full else None,
-            "gender": row["gender"] if full else None,
-            "pii_masked": not full,
+            "national_id": national_id,
+            "name": name,
+            "phone": phone,
+            "birth_date": born[0] if born else None,
+            "gender": born[1] if born else row.get("gender"),
+            "pii_masked": False,
         }
         for key in ("age", "is_4050", "region_code", "skills", "certificates", "education", "experience_years",
                     "desired_occupations", "desired_wage_min", "willing_to_relocate", "target_regions", "status",
                     "registered_at", "updated_at"):
             out[key] = row[key]
-        # Hardship is sensitive: only those who may see personal data see it.
-        out["hardship"] = list(row["hardship"]) if full else []
-        return out
+        out["age_band"] = age_band(row["age"])
+        out["hardship"] = list(row["hardship"])
+        return out if full else mask_worker(out)
 
     def update_worker(self, worker_id: str, data: Mapping[str, Any], *, actor: Principal,
                       remote_addr: str | None = None, if_match: frozenset[int] | None = None) -> dict:
@@ -310,10 +345,13 @@ class IntakeService:
             row = self.load_worker(session, worker_id)
             version = row["version"] + 1
             session.execute(_UPDATE_WORKER, dict(
-                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_date=None,
+                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_year=None,
                 gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))
+            # The worker's earlier events, kept in the outbox to refill a broker that lost its data, carry its free
+            # text: those already sent go (a refill then brings WorkerErased alone, which every consumer takes).
+            session.execute(_DELETE_SENT_WORKER_EVENTS, {"worker_id": worker_id})
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
             # A stored answer to a retried registration holds the personal data (encrypted): gone too.
             idempotency.forget(session, idempotency_keys, worker_id)
@@ -578,6 +616,12 @@ def import_workers(service: IntakeService, rows, *, actor: Principal, consent_al
                                "errors": {"region_code": ["outside the caller's regions"]}}
             continue
         values = service._prepare_worker(data, today=today)
+        if service.vault.rotating:
+            existing = service._registered_under_older_key(data["national_id"])
+            if existing is not None:
+                results[number] = {"row": number, "status": "duplicate", "worker_id": existing,
+                                   "errors": {"national_id": ["already registered"]}}
+                continue
         earlier = first_row_of.get(values["national_id_hash"])
         if earlier is not None:
             results[number] = {"row": number, "status": "duplicate", "worker_id": None,

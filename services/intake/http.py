@@ -9,7 +9,7 @@ from services.intake import bootstrap
 from services.intake.adapters.tables import audit_log, idempotency_keys
 from services.intake.handlers import IntakeService
 from services.intake.handlers import import_workers as run_import
-from services.intake.importer import UnreadableFile, read_rows
+from services.intake.importer import FileTooLarge, UnreadableFile, read_rows
 from services.intake.policy import build_policy
 from services.intake.schemas import (
     CloseSchema,
@@ -29,7 +29,7 @@ from services.intake.schemas import (
 )
 from shared.apidoc import Blueprint, Op
 from shared.config import Settings
-from shared.errors import InvalidInput
+from shared.errors import DomainError, InvalidInput
 from shared.http import (
     AuditEntrySchema,
     AuditQuerySchema,
@@ -135,6 +135,13 @@ def erase_worker(worker_id):
     return ""
 
 
+class UploadTooLarge(DomainError):
+    """An upload that unpacks or reads past the import's limits (a compressed bomb, a giant cell)."""
+
+    status = 413
+    code = "too_large"
+
+
 class ImportUploadSchema(Schema):
     """One multipart/form-data body: the file and the consent flag beside it."""
 
@@ -159,6 +166,8 @@ def import_workers(form):
         raise InvalidInput("the file is empty", fields={"file": ["empty"]})
     try:
         rows = list(read_rows(upload.filename or "", data))
+    except FileTooLarge as exc:
+        raise UploadTooLarge(str(exc), fields={"file": [str(exc)]}) from None
     except UnreadableFile as exc:
         raise InvalidInput(str(exc), fields={"file": [str(exc)]}) from None
     return run_import(svc(), rows, actor=principal(), consent_all=form["consent"], remote_addr=_addr())

@@ -19,6 +19,7 @@ from services.placement.domain.text import personal_data_in
 from shared.apidoc import DIGITS, Pattern
 from shared.http import Bounded
 from shared.http import per_page as per_page_field
+from shared.pii import screen_message
 from shared.regions import PROVINCE_PREFIXES, is_known_region
 
 MAX_WAGE = 1_000_000
@@ -57,7 +58,7 @@ class QueryDate(fields.Date):
 def _no_personal_data(value: str) -> None:
     found = personal_data_in(value)
     if found:
-        raise ValidationError(f"must not contain personal data ({found})")
+        raise ValidationError(screen_message(found))
 
 
 def _not_blank(value: str) -> None:

@@ -25,7 +25,9 @@ workers = sa.Table(
     sa.Column("national_id_enc", sa.Text, nullable=True),
     sa.Column("name_enc", sa.Text, nullable=True),
     sa.Column("phone_enc", sa.Text, nullable=True),
-    sa.Column("birth_date", sa.Date, nullable=True),
+    # No birth date in clear (it is inside the encrypted ID): the year and the gender, which the 4050 rule and
+    # the figures need, are kept here and travel in no event (docs/privacy.md).
+    sa.Column("birth_year", sa.SmallInteger, nullable=True),
     sa.Column("gender", sa.String(6), nullable=True),
     # What the statistics need survives erasure.
     sa.Column("region_code", sa.String(6), nullable=False, index=True),
