@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import logs
+from shared import health, logs
 from shared.bus.consumer import BulkHandler, EventConsumer, Handler
 from shared.bus.outbox import OutboxRelay
 from shared.config import Settings
@@ -75,11 +75,20 @@ def run_worker(
             bulk=bulk,
         )
         threads.append(guard("consumer", consumer.run))
+    # Liveness and readiness for the process supervisor (shared/health.py): the relay and the consumer beat,
+    # this thread writes the heartbeat file that `jobbridge worker-health` reads.
+    heartbeat = health.HeartbeatWriter(settings.service)
+    for t in threads:
+        if t.name in ("relay", "consumer"):
+            health.register(t.name)
+    heartbeat.tick()
     for t in threads:
         t.start()
     log.info("worker running", extra={"relay": relay, "consume": consume, "topics": topics})
     while not stop.is_set():
+        heartbeat.tick()
         stop.wait(0.5)
+    heartbeat.close()
     for t in threads:
         t.join(timeout=30)
     log.info("worker stopped")

@@ -34,7 +34,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import health, metrics
 from shared.bus.kafka import ensure_topics, make_admin, make_consumer
 from shared.bus.outbox import now
 from shared.config import Settings
@@ -287,8 +287,13 @@ class EventConsumer:
                     polled = consumer.poll(timeout_ms=200)
                 except KafkaError as exc:
                     log.warning("poll failed; retrying", extra={"error": str(exc)[:200]})
+                    health.beat("consumer", ok=False, detail=f"poll failed: {exc}")
                     stop.wait(0.5)
                     continue
+                # kafka-python's poll returns nothing, not an error, when no broker answers: ready means a
+                # coordinator is known, i.e. the group was reached.
+                known = getattr(getattr(consumer, "_coordinator", None), "coordinator_id", None) is not None
+                health.beat("consumer", ok=known, detail="" if known else "no group coordinator reached yet")
                 if not polled:
                     if pending and self._recreated(consumer, pending, {tp.topic for tp in pending}) == set():
                         pending = self._commit(consumer, pending)
@@ -393,5 +398,6 @@ class EventConsumer:
                 if stop.is_set():
                     raise
                 log.warning("cannot settle a batch yet; waiting", extra={"error": str(exc)[:200]})
+                health.beat("consumer", ok=False, detail=f"cannot settle a batch: {str(exc)[:150]}")
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import health, metrics
 from shared.bus.kafka import ensure_topics, make_producer
 from shared.config import Settings
 from shared.db import reading, transaction
@@ -158,17 +158,20 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 sent = self.drain_once()
+                health.beat("relay", ok=True)
                 backoff = 0.2
                 self._maybe_prune()
                 if sent == 0:
                     stop.wait(idle)
             except (KafkaError, KafkaTimeoutError, RuntimeError) as exc:
                 log.warning("relay cannot reach the broker; will retry", extra={"error": str(exc)[:200]})
+                health.beat("relay", ok=False, detail=f"broker: {str(exc)[:150]}")
                 self._drop_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except sa.exc.OperationalError as exc:
                 log.warning("relay cannot reach the database; will retry", extra={"error": str(exc)[:200]})
+                health.beat("relay", ok=False, detail=f"database: {str(exc)[:150]}")
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._drop_producer()
