@@ -30,7 +30,7 @@ down: $(STAMP)
 ## test: the whole suite against a broker of its own, on SQLite and (when reachable, always in CI) PostgreSQL;
 ## tests/security includes a bounded schemathesis run of every service (JOBBRIDGE_FUZZ_EXAMPLES, default 5)
 test: $(STAMP)
-	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract tests/deploy
 	@JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security
 	@CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 	@if [ "$$CI" = "true" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
