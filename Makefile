@@ -16,13 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## BROKERS=3: a local cluster of three Tansu brokers sharing one S3-compatible store (moto) instead of one broker
+BROKERS ?= 1
+
 ## run: the whole system with demo data in the foreground; Ctrl-C stops everything
 run: $(STAMP)
-	@$(PY) -m shared.cli run
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli run
 
 ## up / down: the same in the background (up returns when every /readyz answers 200)
 up: $(STAMP)
-	@$(PY) -m shared.cli up
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli up
 
 down: $(STAMP)
 	@$(PY) -m shared.cli down

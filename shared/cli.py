@@ -112,8 +112,14 @@ def cmd_up(args, *, foreground: bool) -> int:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             stack.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
             print(f"using the Kafka cluster at {stack.bootstrap}")
+        elif int(os.environ.get("JOBBRIDGE_BROKERS") or 1) > 1:
+            brokers = int(os.environ["JOBBRIDGE_BROKERS"])
+            first = int(os.environ.get("JOBBRIDGE_BROKER_PORT") or 9092)
+            stack.start_cluster(brokers, ports=[first + i for i in range(brokers)],
+                                store_port=int(os.environ.get("JOBBRIDGE_S3_PORT") or 9000))
+            print(f"{brokers} brokers (Tansu, sharing the S3 store on 127.0.0.1:{stack.store_port}) on {stack.bootstrap}")
         else:
-            stack.start_broker(9092)
+            stack.start_broker(int(os.environ.get("JOBBRIDGE_BROKER_PORT") or 9092))
             print(f"broker (Tansu, memory only) on {stack.bootstrap}")
         stack.start_services(ports=default_ports())
         settings = load_settings("tool", stack.env)
