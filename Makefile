@@ -16,13 +16,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## BROKERS=3: a local cluster of three Tansu brokers sharing one S3-compatible store (moto) instead of one broker
+BROKERS ?= 1
+
 ## run: the whole system with demo data in the foreground; Ctrl-C stops everything
 run: $(STAMP)
-	@$(PY) -m shared.cli run
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli run
 
 ## up / down: the same in the background (up returns when every /readyz answers 200)
 up: $(STAMP)
-	@$(PY) -m shared.cli up
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli up
 
 down: $(STAMP)
 	@$(PY) -m shared.cli down
@@ -30,7 +33,7 @@ down: $(STAMP)
 ## test: the whole suite against a broker of its own, on SQLite and (when reachable, always in CI) PostgreSQL;
 ## tests/security includes a bounded schemathesis run of every service (JOBBRIDGE_FUZZ_EXAMPLES, default 5)
 test: $(STAMP)
-	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract tests/deploy
 	@JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security
 	@CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 	@if [ "$$CI" = "true" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \

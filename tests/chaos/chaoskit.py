@@ -174,6 +174,18 @@ class System:
         self.stack.start_broker(self.port)
         self.started.append(self.stack.broker)
 
+    def start_cluster(self, brokers: int = 3) -> None:
+        """Brokers sharing one S3-compatible store (`Stack.start_cluster`); the services get every address."""
+        self.stack.start_cluster(brokers)
+        assert all(a.startswith("127.0.0.1:") for a in self.bootstrap.split(",")), "loopback only"
+        self.started += [p.pid for p in self.stack.cluster.values()] + [self.stack.store.pid]
+
+    def kill_cluster_broker(self, index: int) -> None:
+        self.stack.kill_cluster_broker(index, sig=signal.SIGKILL)
+
+    def start_cluster_broker(self, index: int) -> None:
+        self.started.append(self.stack.start_cluster_broker(index).pid)
+
     def create_topics(self) -> None:
         from shared.bus.kafka import ensure_topics
 
