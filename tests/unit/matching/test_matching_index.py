@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from services.matching.domain.evaluation import synthetic_population
 from services.matching.domain.index import MatchIndex, UnknownVacancy, UnknownWorker
 from services.matching.domain.model import VacancyProfile, WorkerProfile
 from services.matching.domain.ranker import BruteForceRanker, PolicyBoost, PriorModel, Scorer
+from services.matching.evaluation.retrieval import synthetic_population
 
 
 def same_ranking(got, want):
