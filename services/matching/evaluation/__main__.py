@@ -1,7 +1,7 @@
-"""`python -m services.matching.evaluation [--quick] [--json FILE]`."""
+"""`python -m services.matching.evaluation [--quick] [--json FILE] [--esco-dir DIR]`."""
 
 import sys
 
-from .retrieval import main
+from .quality import main
 
 sys.exit(main())
