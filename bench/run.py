@@ -60,8 +60,7 @@ class Plan:
 
 QUICK = Plan(mode="quick", queries=300, http_queries=300, e2e_samples=100, write_rounds=2, write_round_s=6,
              write_round_max=2000, pipeline_events=5_000, scaling=(10_000, 100_000), scaling_queries=200,
-             scaling_timeout_s=300, profile_requests=200, profile_events=1_500, quality={"quick": True, "csco_limit": 400, "esco_extra_samples": 0,
-                                             "jieba": False})
+             scaling_timeout_s=300, profile_requests=200, profile_events=1_500, quality={"quick": True})
 FULL = Plan(mode="full", queries=2_000, http_queries=2_000, e2e_samples=300, write_rounds=3, write_round_s=20,
             write_round_max=8_000, pipeline_events=20_000, scaling=(10_000, 30_000, 100_000, 300_000, 1_000_000),
             scaling_queries=500, scaling_timeout_s=1800, quality={})
@@ -100,9 +99,11 @@ DEFINITIONS = {
     "synthetic outcomes with known hidden preferences.",
     "scaling": "each point in a fresh subprocess: a bare `MatchIndex` bulk-loaded from the demo generator; "
     "memory = RSS growth over the load.",
-    "quality": "`services.matching.domain.evaluation.run_quality`: full mode every CSCO-22 occupation, ESCO plus "
-    "the mean of 5 samples, the jieba row; quick mode a CSCO-22 sample of 400, one ESCO sample, no jieba row, "
-    "smaller learning and fairness simulations.",
+    "quality": "`services.matching.evaluation.run_quality` (docs/decisions/0011): the development split of "
+    "real posting titles (REPORT part) in both directions against four baselines with bootstrap intervals, "
+    "the circular CSCO-22 names-vs-aliases sanity row, ESCO over 10 samples, learning against hidden traits, "
+    "fairness with equal experience; quick mode samples 400 CSCO-22 occupations for the circular row and runs "
+    "smaller learning and fairness simulations (the development split and ESCO are the same).",
 }
 
 
@@ -643,7 +644,7 @@ class Bench:
                                    "current_metrics": dict(result.current_metrics)}
 
     def phase_quality(self) -> None:
-        from services.matching.domain.evaluation import run_quality, to_markdown
+        from services.matching.evaluation import run_quality, to_markdown
 
         report_ = run_quality(**self.plan.quality)
         self.results["quality"] = report_

@@ -76,6 +76,7 @@ class MatchItemSchema(Schema):
     missing_skills = fields.List(fields.String())
     explanation = fields.Dict(keys=fields.String(), values=fields.Float())
     raise_rank = fields.List(fields.Dict())
+    evidence = fields.List(fields.String())
 
 
 class WorkerMatchesSchema(Schema):
