@@ -30,7 +30,7 @@ from support import (
 )
 
 SERVICES = ("intake", "matching", "placement")
-ROLES = ("admin", "caseworker", "coordinator", "employer")
+ROLES = ("admin", "caseworker", "coordinator", "employer", "manager")
 CELLS = ("own", "other", "missing")
 CASEWORKER_REGIONS = ("4109",)
 LOCAL = "410923"        # 南乐县, 濮阳市: inside the caseworker's regions
@@ -163,6 +163,7 @@ def role_tokens(e1: str, e2: str) -> dict[str, str]:
         "coordinator2": token("coordinator", sub="sec-coordinator-2"),
         "employer": token("employer", employer_id=e1, sub="sec-employer"),
         "employer2": token("employer", employer_id=e2, sub="sec-employer-2"),
+        "manager": token("manager", regions=CASEWORKER_REGIONS, sub="sec-manager"),
     }
 
 
