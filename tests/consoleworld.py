@@ -111,7 +111,7 @@ def start_console(stack, databases) -> ConsoleWorld:
         if accounts.get(username) is None:
             accounts.add(username=username, password=PASSWORD, role=role, regions=regions, employer_id=employer)
     ids["v1"] = world.new_vacancy(ids["e1"], title="数控车床操作工", required_skills=["数控车床"],
-                                  preferred_skills=["电焊"], occupation="车工")
+                                  required_certificates=["数控车工证"], occupation="车工")
     ids["v2"] = world.new_vacancy(ids["e2"], title="仓库管理员", required_skills=["仓储"], occupation="仓管")
     ids["w_local"] = world.new_worker(LOCAL, skills=["仓储", "数控车床"], willing_to_relocate=True,
                                       target_regions=[CROSS_REGION_AT])

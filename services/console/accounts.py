@@ -234,6 +234,11 @@ class Accounts:
                         resource_id=referral_id)
         return values
 
+    def link_for_referral(self, referral_id: str) -> dict | None:
+        with reading(self.factory) as s:
+            row = s.execute(sa.select(answer_links).where(answer_links.c.referral_id == referral_id)).mappings().first()
+        return dict(row) if row else None
+
     def find_link(self, code: str) -> dict | None:
         code = code.strip().upper()
         if not (6 <= len(code) <= 16) or any(c not in CODE_ALPHABET for c in code):

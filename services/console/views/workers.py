@@ -194,11 +194,10 @@ def _title(vacancies, vacancy_id):
     return (vacancies.get(vacancy_id) or {}).get("title") or vacancy_id[:8]
 
 
-FEATURE_ZH = {
-    "skills": "技能", "skill_overlap": "技能", "required_skills": "必备技能", "preferred_skills": "优先技能",
-    "certificates": "证书", "wage": "薪资", "wage_fit": "薪资", "distance": "距离", "region": "地区", "same_region": "地区",
-    "occupation": "意向工种", "experience": "工作经验", "education": "学历", "relocation": "外出意愿",
-    "priority_4050": "4050 优先", "hardship": "就业困难优先", "crowding": "已推荐人数",
+FEATURE_ZH = {  # the matcher's explanation keys (services/matching/domain/features.py) in plain words
+    "required_skill_coverage": "具备岗位要求的技能", "skill_similarity": "技能相近", "occupation_similarity": "工种对口",
+    "certificates": "持有所需证书", "region_proximity": "离家近", "wage_fit": "工资符合期望", "experience": "有相关工作经验",
+    "policy_boost": "就业困难人员优先", "crowding_penalty": "这个岗位已推荐的人较多",
 }
 
 
@@ -209,13 +208,14 @@ def explain(match: dict, vacancy: dict, worker: dict) -> list[str]:
         out.append(f"会{('、'.join(match['matched_skills']))}，正是这个岗位要的。")
     if match.get("missing_skills"):
         out.append(f"还缺{('、'.join(match['missing_skills']))}，所以没有排得更靠前。")
-    contributions = sorted((match.get("explanation") or {}).items(), key=lambda kv: kv[1], reverse=True)
+    contributions = sorted(((k, v) for k, v in (match.get("explanation") or {}).items() if k in FEATURE_ZH),
+                           key=lambda kv: kv[1], reverse=True)
     ups = [FEATURE_ZH.get(k, k) for k, v in contributions if v > 0.01][:2]
     downs = [FEATURE_ZH.get(k, k) for k, v in contributions if v < -0.01][:2]
     if ups:
-        out.append(f"加分最多的是{'和'.join(ups)}。")
+        out.append(f"排名主要因为{'、'.join(ups)}。")
     if downs:
-        out.append(f"扣分的是{'和'.join(downs)}。")
+        out.append(f"拉低排名的是{'、'.join(downs)}。")
     if vacancy.get("wage_min") and worker.get("desired_wage_min"):
         if vacancy["wage_max"] and vacancy["wage_max"] < worker["desired_wage_min"]:
             out.append(f"岗位最高月薪 {vacancy['wage_max']} 元，低于本人期望的 {worker['desired_wage_min']} 元。")
