@@ -37,7 +37,7 @@ LOCAL = "410923"        # 南乐县, 濮阳市: inside the caseworker's regions
 RELOCATING = "410928"   # 濮阳县, 濮阳市: the worker willing to relocate lives here
 BEIJING = "110101"      # 东城区: another province
 CROSS_REGION_AT = "440305"  # 南山区, 深圳市: where E1's cross-region jobs are
-POOL = 4                # fresh objects per side for the cells that consume one (one per role)
+POOL = len(ROLES)      # fresh objects per side for the cells that consume one (one per role)
 
 # Rare characters, so that a registered name cannot turn up in a body by coincidence (a vacancy title, a skill).
 _NAME_CHARS = "甄璇翊琰珩琛瑾璟霁翎昳晞暄煜熠烨骞彧奕逸筠箐棠樾"
