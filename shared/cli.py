@@ -56,13 +56,14 @@ def cmd_migrate(args) -> int:
 
 def _console_accounts(env=None):
     """The console's accounts, its database brought up to date first."""
-    from services.console.accounts import Accounts
+    from services.console.accounts import HASHER, TEST_HASHER, Accounts
     from shared.db import make_engine, make_session_factory, migrate
 
     settings = load_settings(CONSOLE, env)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(CONSOLE, settings.database_url)
-    return Accounts(make_session_factory(make_engine(settings.database_url)))
+    hasher = TEST_HASHER if settings.environment == "test" else HASHER
+    return Accounts(make_session_factory(make_engine(settings.database_url)), hasher=hasher)
 
 
 def cmd_user(args) -> int:

@@ -93,14 +93,14 @@ def csrf_token(html: str) -> str:
 
 
 def start_console(stack, databases) -> ConsoleWorld:
-    from services.console.accounts import Accounts
+    from services.console.accounts import TEST_HASHER, Accounts
     from shared.db import make_engine, make_session_factory
 
     if "console" not in stack.ports:
         stack.env["CONSOLE_DATABASE_URL"] = databases.url("console")
         stack.env["CONSOLE_LOCKOUT_AFTER"] = "5"
         stack.start_console()
-    accounts = Accounts(make_session_factory(make_engine(stack.env["CONSOLE_DATABASE_URL"])))
+    accounts = Accounts(make_session_factory(make_engine(stack.env["CONSOLE_DATABASE_URL"])), hasher=TEST_HASHER)
     world = ConsoleWorld(url=stack.url("console"), stack=stack, accounts=accounts)
     ids = world.ids
     ids["e1"] = world.new_employer()

@@ -19,9 +19,9 @@ from services.console.tables import answer_links, audit_log, sessions, users
 from shared.auth import ROLES
 from shared.db import reading, transaction
 
-HASHER = PasswordHasher()
-# Checked against when the user name is unknown, so that an unknown name costs as long as a wrong password.
-_DUMMY_HASH = HASHER.hash("jobbridge-console-no-such-user")
+HASHER = PasswordHasher()  # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile)
+# For JOBBRIDGE_ENV=test only: still argon2id, cheap enough for a test suite on two busy cores.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 MIN_PASSWORD = 8
 # No 0/O/1/I/L: a code is read off paper and typed.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -72,8 +72,12 @@ def check_password(password: str) -> None:
 
 
 class Accounts:
-    def __init__(self, factory, *, lockout_after: int = 5, lockout_minutes: int = 15, session_hours: int = 8):
+    def __init__(self, factory, *, lockout_after: int = 5, lockout_minutes: int = 15, session_hours: int = 8,
+                 hasher: PasswordHasher = HASHER):
         self.factory = factory
+        self.hasher = hasher
+        # Checked against when the user name is unknown, so that an unknown name costs as long as a wrong password.
+        self._dummy_hash = hasher.hash("jobbridge-console-no-such-user")
         self.lockout_after = lockout_after
         self.lockout = timedelta(minutes=lockout_minutes)
         self.session_life = timedelta(hours=session_hours)
@@ -92,7 +96,7 @@ class Accounts:
             if s.execute(sa.select(users.c.id).where(users.c.username == username)).first():
                 raise AccountError(f"user {username!r} exists already")
             s.execute(users.insert().values(
-                username=username, password_hash=HASHER.hash(password), role=role, regions=list(regions),
+                username=username, password_hash=self.hasher.hash(password), role=role, regions=list(regions),
                 employer_id=employer_id, display_name=display_name, disabled=False, failed_logins=0,
                 created_at=now, password_changed_at=now))
             self._audit(s, actor=actor, role="admin" if actor != "cli" else "cli", action="user_add",
@@ -127,7 +131,7 @@ class Accounts:
             if row is None:
                 raise AccountError(f"no user {username!r}")
             s.execute(users.update().where(users.c.id == row.id).values(
-                password_hash=HASHER.hash(password), disabled=False, failed_logins=0, locked_until=None,
+                password_hash=self.hasher.hash(password), disabled=False, failed_logins=0, locked_until=None,
                 password_changed_at=_now()))
             s.execute(sessions.delete().where(sessions.c.user_id == row.id))
             self._audit(s, actor=actor, role="admin" if actor != "cli" else "cli", action="user_reset",
@@ -140,7 +144,7 @@ class Accounts:
         with reading(self.factory) as s:
             row = s.execute(sa.select(users).where(users.c.username == username)).mappings().first()
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(self.hasher, self._dummy_hash, password)
             self.audit(actor=username[:64] or "?", role="-", action="login_failed", resource="session",
                        remote_addr=remote_addr, detail="unknown user")
             raise LoginRefused("用户名或密码错误")
@@ -149,7 +153,7 @@ class Accounts:
                        remote_addr=remote_addr)
             minutes = max(1, int((row["locked_until"] - now).total_seconds() // 60) + 1)
             raise LoginRefused(f"连续输错密码次数过多，账号已锁定，请 {minutes} 分钟后再试或联系管理员")
-        if not _verify(row["password_hash"], password):
+        if not _verify(self.hasher, row["password_hash"], password):
             failed = row["failed_logins"] + 1
             locked = now + self.lockout if failed >= self.lockout_after else None
             with transaction(self.factory) as s:
@@ -266,8 +270,8 @@ class Accounts:
             s.execute(answer_links.update().where(answer_links.c.code == code).values(used_at=None, answer=None))
 
 
-def _verify(hashed: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, hashed: str, password: str) -> bool:
     try:
-        return HASHER.verify(hashed, password)
+        return hasher.verify(hashed, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -17,7 +17,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from services.console import access, messages
-from services.console.accounts import Accounts
+from services.console.accounts import HASHER, TEST_HASHER, Accounts
 from services.console.api import ApiError, ServiceDown, Services
 from services.console.config import ConsoleSettings, load_console_settings
 from shared.db import check_database, make_engine, make_session_factory
@@ -68,7 +68,11 @@ def init_database(app: Flask, settings: ConsoleSettings) -> None:
     app.extensions["console_engine"] = engine
     app.extensions["accounts"] = Accounts(make_session_factory(engine), lockout_after=settings.lockout_after,
                                           lockout_minutes=settings.lockout_minutes,
-                                          session_hours=settings.session_hours)
+                                          session_hours=settings.session_hours, hasher=hasher_for(settings))
+
+
+def hasher_for(settings: ConsoleSettings):
+    return TEST_HASHER if settings.base.environment == "test" else HASHER
 
 
 def init_security(app: Flask) -> None:

@@ -22,7 +22,8 @@ class ConsoleSettings:
     lockout_after: int = 5
     lockout_minutes: int = 15
     answer_link_days: int = 14
-    service_timeout_s: float = 10.0
+    # A service slower than this is shown as unavailable; generous, as a page waits on a few calls in a row.
+    service_timeout_s: float = 30.0
 
     @property
     def secret_key(self) -> bytes:

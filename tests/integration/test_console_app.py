@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from services.console.accounts import Accounts
+from services.console.accounts import TEST_HASHER, Accounts
 from services.console.app import create_app
 from services.console.config import load_console_settings
 from shared.db import make_engine, make_session_factory, migrate
@@ -19,12 +19,12 @@ PROD_PII_KEY = "cHJvZHVjdGlvbi1waWkta2V5LWpvYmJyaWRnZS0wMDE="
 
 def _app(tmp_path, **extra):
     dead = free_port()
-    env = {"JOBBRIDGE_DATA_DIR": str(tmp_path), "CONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
+    env = {"JOBBRIDGE_ENV": "test", "JOBBRIDGE_DATA_DIR": str(tmp_path), "CONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}",
            "JOBBRIDGE_INTAKE_URL": f"http://127.0.0.1:{dead}", "JOBBRIDGE_MATCHING_URL": f"http://127.0.0.1:{dead}",
            "JOBBRIDGE_PLACEMENT_URL": f"http://127.0.0.1:{dead}", **extra}
     settings = load_console_settings(env)
     migrate("console", settings.base.database_url)
-    accounts = Accounts(make_session_factory(make_engine(settings.base.database_url)))
+    accounts = Accounts(make_session_factory(make_engine(settings.base.database_url)), hasher=TEST_HASHER)
     accounts.add(username="wang", password="correct-horse", role="caseworker", regions=["4109"])
     return create_app(settings)
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from services.console.accounts import AccountError, Accounts, LoginRefused
+from services.console.accounts import TEST_HASHER, AccountError, Accounts, LoginRefused
 from services.console.messages import zh_fields, zh_reason
 from services.console.views.batches import overdue_checkins
 from services.console.views.common import safe_cell, split_list
@@ -20,7 +20,7 @@ from shared.db import make_engine, make_session_factory, migrate
 def accounts(tmp_path):
     url = f"sqlite:///{tmp_path / 'console.db'}"
     migrate("console", url)
-    return Accounts(make_session_factory(make_engine(url)), lockout_after=3, lockout_minutes=15)
+    return Accounts(make_session_factory(make_engine(url)), lockout_after=3, lockout_minutes=15, hasher=TEST_HASHER)
 
 
 def test_a_password_is_stored_as_an_argon2id_hash_and_checked(accounts):
@@ -123,3 +123,11 @@ def test_a_rank_is_explained_in_sentences():
     text = "".join(explain(match, {"wage_min": 3000, "wage_max": 2800}, {"desired_wage_min": 3500}))
     assert "会电焊" in text and "还缺焊工证" in text and "具备岗位要求的技能、离家近" in text
     assert "工资符合期望" in text and "低于本人期望的 3500 元" in text and "baseline" not in text
+
+
+def test_outside_the_tests_passwords_get_argon2ids_recommended_cost():
+    from argon2 import Type
+
+    from services.console.accounts import HASHER
+
+    assert HASHER.type is Type.ID and HASHER.memory_cost >= 64 * 1024 and HASHER.time_cost >= 3
