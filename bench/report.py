@@ -35,6 +35,8 @@ GOALS: tuple[Goal, ...] = (
     Goal("import_10k_rows_s", None, "≤ 20 s", lambda v, f: v <= 20),
     Goal("index_rss_mb", None, "≤ 2048 MiB", lambda v, f: v <= 2048),
     Goal("retrain_200k_s", None, "< 60 s", lambda v, f: v < 60, "issue 4"),
+    Goal("console_page_p95_ms", "console_floor_p95_ms", "≤ 1.5 × floor + 50 ms",
+         lambda v, f: f is not None and v <= 1.5 * f + 50, "issue 14"),
 )
 
 

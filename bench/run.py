@@ -652,6 +652,41 @@ class Bench:
 
     # --- running ---------------------------------------------------------------------------------------
 
+    def phase_console(self) -> None:
+        """Console pages (worker page, 工作台) for 20 signed-in caseworkers on the demo county, beside the same
+        API calls made directly (bench/console_bench.py). A stack of its own: the demo data, not the prefill."""
+        from bench import console_bench
+        from services.console.accounts import Accounts
+        from services.console.config import load_console_settings
+        from shared import demo_loader
+        from shared.db import make_engine, make_session_factory
+
+        stack = Stack(data_dir=self.work / "console-stack", env=_base_env())
+        try:
+            stack.start_broker()
+            stack.start_services()
+            stack.start_console()
+            admin = self.admin_token()
+            demo_loader.load_once(stack, token=admin, data_dir=stack.data_dir)
+            env = stack.service_env("console")
+            for service in ("intake", "matching", "placement"):
+                env[f"JOBBRIDGE_{service.upper()}_URL"] = stack.url(service)
+            settings = load_console_settings(env)
+            accounts = Accounts(make_session_factory(make_engine(settings.base.database_url)))
+            intake = Client(stack.ports["intake"], token=admin)
+            status, body = intake.get("/workers?region=4109&per_page=100")
+            intake.close()
+            if status != 200:
+                raise RuntimeError(f"GET /workers answered {status}")
+            worker_ids = [w["worker_id"] for w in json.loads(body)["items"]]
+            rounds = 5 if self.plan.mode == "quick" else 15
+            out = console_bench.measure(console_url=stack.url("console"), settings=settings, accounts=accounts,
+                                        worker_ids=worker_ids, rounds=rounds)
+        finally:
+            stack.stop()
+        self.results.update(out["figures"])
+        self.details["console"] = out["details"]
+
     def run(self, phases: list[str]) -> None:
         stack_phases = ("prefill", "match", "http", "e2e", "writes", "import")
         steps: list[tuple[str, Callable[[], None]]] = [(name, getattr(self, f"phase_{name}")) for name in phases]
@@ -720,7 +755,8 @@ HISTOGRAMS = (
     ("intake 201 → rankable", "floor_e2e", "floor: broker produce → consume"),
     ("POST /workers (8 clients)", "floor_write", "floor: bare Flask + SQLite POST /write"),
 )
-PHASES = ("data", "prefill", "match", "http", "e2e", "writes", "import", "pipeline", "scaling", "retrain", "quality")
+PHASES = ("data", "prefill", "match", "http", "e2e", "writes", "import", "pipeline", "scaling", "retrain", "quality",
+          "console")
 
 
 def _interrupt(signum, _frame):

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVICES = ("intake", "matching", "placement", "support")
-DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003, "support": 8004}
+DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003, "support": 8004, "console": 8000}
+# The web console for people: HTTP only (no consumer), its own database of accounts; not one of SERVICES.
+CONSOLE = "console"
 ENVIRONMENTS = ("development", "test", "production")
 
 # The development secret is only ever accepted outside production mode; `make run` and the tests use it.
@@ -171,7 +173,7 @@ def default_database_url(service: str, data_dir: Path) -> str:
 def load_settings(service: str, env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings of one service from the environment; raise ConfigError on any bad value."""
     env = os.environ if env is None else env
-    if service not in SERVICES and service != "tool":
+    if service not in SERVICES and service not in ("tool", CONSOLE):
         raise ConfigError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
     environment = _choice(env, "JOBBRIDGE_ENV", "development", ENVIRONMENTS)
     data_dir = Path(_get(env, "JOBBRIDGE_DATA_DIR", "data") or "data")

@@ -359,6 +359,26 @@ class Stack:
         for service in services:
             wait_http(f"{self.url(service)}/readyz", timeout_s=timeout_s, procs=started)
 
+    def start_console(self, port: int | None = None, *, timeout_s: float = 60) -> Proc:
+        """The web console (HTTP only, no consumer), pointed at the services this stack runs."""
+        self.ports["console"] = port or free_port()
+        env = self.service_env("console")
+        for service in SERVICES:
+            if service in self.ports:
+                env[f"JOBBRIDGE_{service.upper()}_URL"] = self.url(service)
+        subprocess.run([sys.executable, "-m", "shared.cli", "migrate", "console"], env=env, cwd=ROOT, check=True)
+        argv = [
+            sys.executable, "-m", "gunicorn", "services.console.app:create_app()",
+            "--bind", f"127.0.0.1:{self.ports['console']}", "--workers", env.get("CONSOLE_GUNICORN_WORKERS", "2"),
+            "--threads", env.get("JOBBRIDGE_GUNICORN_THREADS", "4"), "--worker-class", "gthread",
+            "--graceful-timeout", "10", "--timeout", "120", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        ]
+        proc = _spawn("console-web", argv, env=env, log_dir=self.log_dir)
+        self.procs.append(proc)
+        self.save()
+        wait_http(f"{self.url('console')}/readyz", timeout_s=timeout_s, procs=[proc])
+        return proc
+
     def stop_proc(self, proc: Proc, *, sig: int = signal.SIGTERM) -> None:
         if sig == signal.SIGKILL:
             if proc.popen.poll() is None:  # not yet reaped: the PID is still this child's
@@ -423,3 +443,8 @@ def default_ports() -> dict[str, int]:
         raw = os.environ.get(f"{service.upper()}_PORT")
         ports[service] = int(raw) if raw else DEFAULT_PORTS[service]
     return ports
+
+
+def default_console_port() -> int:
+    raw = os.environ.get("CONSOLE_PORT")
+    return int(raw) if raw else DEFAULT_PORTS["console"]

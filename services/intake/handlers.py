@@ -359,7 +359,7 @@ class IntakeService:
 
     def list_workers(self, query: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
         stmt = sa.select(workers).where(workers.c.status != "erased")
-        if actor.role == "caseworker":
+        if actor.role in ("caseworker", "manager"):
             stmt = stmt.where(sa.or_(*[workers.c.region_code.startswith(p) for p in actor.regions]))
         elif actor.role == "coordinator":
             stmt = stmt.where(workers.c.willing_to_relocate.is_(True))

@@ -139,7 +139,7 @@ class PlacementService:
 
     def report_regions(self, actor: Principal, region: str | None) -> tuple[str, ...] | None:
         """The region prefixes a list or report covers: None means everywhere (admin without a filter)."""
-        if actor.role == "caseworker":
+        if actor.role in ("caseworker", "manager"):
             if region:
                 if not actor.covers_region(region):
                     raise Forbidden("the region is outside the caller's regions",
@@ -315,7 +315,7 @@ class PlacementService:
             referrals.outerjoin(workers, workers.c.worker_id == referrals.c.worker_id))
         if actor.role == "employer":
             stmt = stmt.where(referrals.c.employer_id == actor.employer_id)
-        elif actor.role == "caseworker":
+        elif actor.role in ("caseworker", "manager"):
             stmt = stmt.where(region_clause(workers.c.region_code, actor.regions))
         for key in ("worker_id", "vacancy_id", "status"):
             if query.get(key):

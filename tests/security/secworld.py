@@ -31,14 +31,14 @@ from support import (
 )
 
 SERVICES = ("intake", "matching", "placement", "support")
-ROLES = ("admin", "caseworker", "coordinator", "employer")
+ROLES = ("admin", "caseworker", "coordinator", "employer", "manager")
 CELLS = ("own", "other", "missing")
 CASEWORKER_REGIONS = ("4109",)
 LOCAL = "410923"        # 南乐县, 濮阳市: inside the caseworker's regions
 RELOCATING = "410928"   # 濮阳县, 濮阳市: the worker willing to relocate lives here
 BEIJING = "110101"      # 东城区: another province
 CROSS_REGION_AT = "440305"  # 南山区, 深圳市: where E1's cross-region jobs are
-POOL = 4                # fresh objects per side for the cells that consume one (one per role)
+POOL = len(ROLES)      # fresh objects per side for the cells that consume one (one per role)
 
 # Rare characters, so that a registered name cannot turn up in a body by coincidence (a vacancy title, a skill).
 _NAME_CHARS = "甄璇翊琰珩琛瑾璟霁翎昳晞暄煜熠烨骞彧奕逸筠箐棠樾"
@@ -174,6 +174,7 @@ def role_tokens(e1: str, e2: str) -> dict[str, str]:
         "coordinator2": token("coordinator", sub="sec-coordinator-2"),
         "employer": token("employer", employer_id=e1, sub="sec-employer"),
         "employer2": token("employer", employer_id=e2, sub="sec-employer-2"),
+        "manager": token("manager", regions=CASEWORKER_REGIONS, sub="sec-manager"),
     }
 
 
