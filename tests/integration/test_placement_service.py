@@ -56,7 +56,8 @@ class Caller:
         self.client, self.bearer = client, bearer
 
     def request(self, method: str, path: str, **kw):
-        response = self.client.open(path, method=method, headers={"Authorization": f"Bearer {self.bearer}"}, **kw)
+        headers = {"Authorization": f"Bearer {self.bearer}", **kw.pop("headers", {})}
+        response = self.client.open(path, method=method, headers=headers, **kw)
         assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.get_data(as_text=True)}"
         if response.status_code >= 400:
             body = response.get_json()
@@ -503,3 +504,19 @@ def test_a_worker_in_a_batch_that_has_not_returned_cannot_join_another(app, worl
     assert returned.status_code == 201
     assert admin.post("/export-batches", json={**body, "departure_date": T0.date().isoformat(),
                                                "worker_ids": [other, away]}).status_code == 201
+
+
+def test_a_batch_retried_with_its_idempotency_key_is_answered_again_not_refused(app, world, deliver):
+    admin, _, _ = callers(app, world)
+    away = new_id()
+    deliver(worker_event(away, relocate=True))
+    body = {"destination_region": "440306", "employer_id": world["employer"], "worker_ids": [away],
+            "departure_date": (T0.date() - timedelta(days=5)).isoformat()}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = admin.post("/export-batches", json=body, headers=key)
+    again = admin.post("/export-batches", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["batch_id"] == first.get_json()["batch_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # Without the key the same batch again is the domain's refusal: the worker is away.
+    assert admin.post("/export-batches", json=body).status_code == 409
