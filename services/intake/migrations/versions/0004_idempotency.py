@@ -6,13 +6,13 @@ creating. `outbox.request_id` carries the X-Request-ID of the request that recor
 headers (shared/requestid.py).
 
 Revision ID: 0004_idempotency
-Revises: 0002
+Revises: 0003_privacy
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0004_idempotency'
-down_revision = '0002'
+down_revision = '0003_privacy'
 branch_labels = None
 depends_on = None
 
