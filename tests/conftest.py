@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.devstack import Stack
+from support import base_env  # noqa: F401 - the fixtures below and other test folders use it
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -97,19 +98,6 @@ def broker(tmp_path_factory):
     stack.start_broker()
     yield stack.bootstrap
     stack.stop()
-
-
-def base_env(bootstrap: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update({
-        "JOBBRIDGE_ENV": "test",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "JOBBRIDGE_LOG_LEVEL": "INFO",
-        "JOBBRIDGE_RETRAIN_AFTER_OUTCOMES": "50",
-        "JOBBRIDGE_RATE_LIMIT_WRITES": "100000/minute",
-        "JOBBRIDGE_RATE_LIMIT_IMPORTS": "1000/minute",
-    })
-    return env
 
 
 @pytest.fixture(scope="session")

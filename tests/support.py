@@ -199,3 +199,17 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> list:
 
 def envelope(message) -> dict:
     return json.loads(message.value)
+
+
+def base_env(bootstrap: str) -> dict[str, str]:
+    """The environment of a service process under test: this broker, test mode, generous limits."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update({
+        "JOBBRIDGE_ENV": "test",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "JOBBRIDGE_LOG_LEVEL": "INFO",
+        "JOBBRIDGE_RETRAIN_AFTER_OUTCOMES": "50",
+        "JOBBRIDGE_RATE_LIMIT_WRITES": "100000/minute",
+        "JOBBRIDGE_RATE_LIMIT_IMPORTS": "1000/minute",
+    })
+    return env
