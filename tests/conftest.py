@@ -128,3 +128,42 @@ def stack(broker, databases, tmp_path_factory):
         raise
     yield running
     running.stop()
+
+
+# --- the run's seed: in the header and beside every failure, so that a failing run can be repeated -----------
+
+def pytest_report_header(config):
+    from support import SEED
+
+    return f"random seed: {SEED} (repeat with JOBBRIDGE_TEST_SEED={SEED})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        from support import SEED
+
+        report.sections.append(("random seed", f"JOBBRIDGE_TEST_SEED={SEED}"))
+
+
+@pytest.fixture(scope="session")
+def console(stack, databases):
+    """The web console on the session's stack, with one account per role and objects in and out of reach."""
+    from consoleworld import start_console
+
+    return start_console(stack, databases)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright drives Debian's Chromium: a browser is never downloaded (`playwright install`)."""
+    from consoleworld import CHROMIUM
+
+    return {**browser_type_launch_args, "executable_path": CHROMIUM}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}

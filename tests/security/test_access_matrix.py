@@ -70,6 +70,11 @@ def fresh(w: World, pool: str, cell: str) -> str:
     return missing_id() if cell == "missing" else w.pop(pool, cell)
 
 
+def member(w: World, batch_id: str) -> str:
+    """The worker a batch of this world sends (any relocating worker for a batch that does not exist)."""
+    return w.members.get(batch_id, w.ids["w_reloc"])
+
+
 def region_filter(cell: str) -> str:
     # "missing" for a list: a filter inside every reach that matches nothing (410999 is no county of 濮阳).
     return {"own": "4109", "other": "1101", "missing": "410999"}[cell]
@@ -129,7 +134,9 @@ BUILDERS: dict[tuple[str, str, str], Build] = {
     ("placement", "POST", "/referrals/{referral_id}/status"): lambda w, role, cell: {
         "path": f"/referrals/{fresh(w, 'status', cell)}/status", "json": {"status": "interviewing"}},
     ("placement", "POST", "/placements"): lambda w, role, cell: {"json": {
-        "worker_id": worker(w, "admin", cell), "placement_type": "self_employment", "start_date": today(10)}},
+        # A start of its own per role: a second active placement starting the same day is a duplicate (409).
+        "worker_id": worker(w, "admin", cell), "placement_type": "self_employment",
+        "start_date": today(10 + ROLES.index(role))}},
     ("placement", "GET", "/placements"): lambda w, role, cell: {"params": {"worker_id": worker(w, "admin", cell)}},
     ("placement", "GET", "/placements/{placement_id}"): lambda w, role, cell: {
         "path": f"/placements/{fixed(w, 'p', cell)}"},
@@ -138,18 +145,18 @@ BUILDERS: dict[tuple[str, str, str], Build] = {
     ("placement", "GET", "/followups/due"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
     ("placement", "POST", "/export-batches"): lambda w, role, cell: {"json": {
         "destination_region": CROSS_REGION_AT, "employer_id": w.ids["e1"], "departure_date": today(1),
-        "worker_ids": [worker(w, "coordinator", cell)]}},
+        "worker_ids": [fresh(w, "departing", cell)]}},
     ("placement", "GET", "/export-batches"): lambda w, role, cell: {"params": {"employer_id": employer(w, cell)}},
     ("placement", "GET", "/export-batches/{batch_id}"): lambda w, role, cell: {
         "path": f"/export-batches/{fixed(w, 'b', cell)}"},
     ("placement", "POST", "/export-batches/{batch_id}/arrival"): lambda w, role, cell: {
         "path": f"/export-batches/{fresh(w, 'arrival', cell)}/arrival", "json": {"arrived_on": today(1)}},
-    ("placement", "POST", "/export-batches/{batch_id}/checkins"): lambda w, role, cell: {
-        "path": f"/export-batches/{fixed(w, 'b', cell)}/checkins",
-        "json": {"worker_id": w.ids["w_reloc"], "on": w.next_day().isoformat()}},
-    ("placement", "POST", "/export-batches/{batch_id}/returns"): lambda w, role, cell: {
-        "path": f"/export-batches/{fresh(w, 'return', cell)}/returns",
-        "json": {"worker_id": w.ids["w_reloc"], "returned_on": today(), "reason": "family"}},
+    ("placement", "POST", "/export-batches/{batch_id}/checkins"): lambda w, role, cell: (lambda b: {
+        "path": f"/export-batches/{b}/checkins",
+        "json": {"worker_id": member(w, b), "on": w.next_day().isoformat()}})(fixed(w, "b", cell)),
+    ("placement", "POST", "/export-batches/{batch_id}/returns"): lambda w, role, cell: (lambda b: {
+        "path": f"/export-batches/{b}/returns",
+        "json": {"worker_id": member(w, b), "returned_on": today(), "reason": "family"}})(fresh(w, "return", cell)),
     ("placement", "POST", "/export-batches/{batch_id}/income"): lambda w, role, cell: {
         "path": f"/export-batches/{fixed(w, 'b', cell)}/income",
         "json": {"period": date.today().strftime("%Y-%m"), "amount": 4200, "replace": True}},
