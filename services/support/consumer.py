@@ -18,6 +18,7 @@ from services.support import bootstrap
 from services.support.adapters.tables import (
     assistance,
     enrolments,
+    idempotency_keys,
     inbox,
     loans,
     outbox,
@@ -25,6 +26,7 @@ from services.support.adapters.tables import (
     workers,
 )
 from services.support.handlers import audit
+from shared import idempotency
 from shared.config import Settings, load_settings
 from shared.db import insert_or_update
 from shared.events import TOPIC_PLACEMENTS, TOPIC_WORKERS, Envelope
@@ -79,6 +81,8 @@ def apply_worker_erased(session: Session, p: dict) -> None:
         purpose=None, project=None, reason_text=None))
     session.execute(assistance.update().where(assistance.c.worker_id == worker_id).values(note=None))
     session.execute(enrolments.update().where(enrolments.c.worker_id == worker_id).values(certificate_no=None))
+    # Stored answers of retried POSTs may name the worker with an amount: they go too.
+    idempotency.forget(session, idempotency_keys, worker_id)
     audit(session, None, action="erase", resource="worker", resource_id=worker_id, at=now)
 
 

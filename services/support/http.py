@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from services.support import bootstrap
 from services.support.adapters.spreadsheets import report_csv, report_xlsx
-from services.support.adapters.tables import audit_log
+from services.support.adapters.tables import audit_log, idempotency_keys
 from services.support.handlers import SupportService
 from services.support.policy import build_policy
 from services.support.schemas import (
@@ -291,6 +291,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         blueprints=[courses_bp, loans_bp, assistance_bp, reports_bp, audit_bp],
         readiness=readiness,
         engine=container.engine,
+        idempotency=idempotency_keys,
     ))
     app.extensions["support"] = service
     return app

@@ -50,5 +50,5 @@ def build_policy(service) -> Policy:
         "assistance.record_assistance": {"admin": allow, "caseworker": allow},
         "assistance.list_assistance": {"admin": allow, "caseworker": allow, "manager": allow},
         "reports.support_report": {"admin": allow, "caseworker": allow, "manager": allow},
-        "audit.list_audit": {"admin": allow},
+        "audit.list_audit": {"admin": allow, "manager": allow},
     })

@@ -11,9 +11,8 @@ import time
 import pytest
 from support import Api, employer_body, eventually, token, vacancy_body, worker_body
 
+from shared.config import SERVICES
 from shared.devstack import ROOT, free_port, pid_alive
-
-SERVICES = ("intake", "matching", "placement")
 
 
 def test_a_registered_worker_is_ranked_by_matching_within_seconds(stack):
@@ -86,7 +85,7 @@ def test_up_loads_demo_data_and_down_leaves_no_process_behind(stack, tmp_path):
     assert "admin token" in up.stdout and "demo data loaded" in up.stdout
     state = json.loads((tmp_path / "run" / "stack.json").read_text())
     pids = state["pids"]
-    assert len(pids) == 6 and all(pid_alive(p) for p in pids)
+    assert len(pids) == 2 * len(SERVICES) and all(pid_alive(p) for p in pids)
     admin_token = up.stdout.strip().splitlines()[-2]
     intake = Api(f"http://127.0.0.1:{env['INTAKE_PORT']}", admin_token)
     assert intake.get("/workers", params={"per_page": 1}).json()["total"] >= 250
@@ -147,7 +146,7 @@ def test_run_in_the_foreground_stops_everything_on_ctrl_c(stack, tmp_path):
                 break
         assert any("Ctrl-C stops everything" in line for line in lines), "".join(lines)[-3000:]
         pids = json.loads((tmp_path / "run" / "stack.json").read_text())["pids"]
-        assert len(pids) == 6 and all(pid_alive(p) for p in pids)
+        assert len(pids) == 2 * len(SERVICES) and all(pid_alive(p) for p in pids)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         assert not [p for p in pids if pid_alive(p)], "processes left behind after Ctrl-C"

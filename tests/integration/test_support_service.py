@@ -297,8 +297,14 @@ def test_a_repayment_larger_than_what_is_owed_is_refused_and_the_last_one_closes
     assert admin.post(f"/loans/{loan['loan_id']}/repayments", json={"amount": 1, "paid_on": "2025-05-02"}).status_code == 409
 
 
-def test_loan_amounts_are_masked_for_roles_that_may_not_see_them(admin, service, deliver):
+def test_loan_amounts_are_masked_for_roles_that_may_not_see_them(env, admin, service, deliver):
     loan = new_loan(admin, deliver, amount=30000)
+    manager = Caller(env[0].test_client(), token("manager", regions=[REGION], sub="support-manager"))
+    seen = manager.get(f"/loans/{loan['loan_id']}").get_json()
+    assert (seen["amount"], seen["repaid"], seen["project"], seen["amounts_masked"]) == (None, None, None, True)
+    listed = manager.get("/loans", query_string={"worker_id": loan["worker_id"]}).get_json()["items"]
+    assert [i["amount"] for i in listed] == [None]
+    assert manager.post(f"/loans/{loan['loan_id']}/status", json={"status": "examined"}).status_code == 403
     manager = Principal(sub="m", role="manager", regions=("4103",))
     masked = service.get_loan(loan["loan_id"], actor=manager)
     assert masked["amount"] is None and masked["purpose"] is None and masked["amounts_masked"] is True

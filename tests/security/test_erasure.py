@@ -121,6 +121,12 @@ def live_through_every_service(world: World, caseworker_body: dict) -> tuple[str
     assert world.api("placement", "coordinator").post(f"/export-batches/{batch}/checkins", json={
         "worker_id": worker_id, "on": (date.today() - timedelta(days=1)).isoformat(),
         "note": "到岗正常"}).status_code == 201
+    # support: a phone in a loan's project is refused; a name cannot be recognised, so erasure must clear it
+    support = world.api("support")
+    loan = {"worker_id": worker_id, "amount": 5000, "purpose": "小卖部", "guarantor_unit": "县总工会"}
+    assert support.post("/loans", json={**loan, "project": f"电话 {new_phone}"}).status_code == 422
+    eventually(lambda: support.post("/loans", json={**loan, "project": f"{new_name}的小卖部"}).status_code == 201,
+               timeout=30, what="support knows the worker")
     return worker_id, values
 
 
@@ -149,6 +155,8 @@ def test_after_erasure_no_personal_value_is_left_anywhere(world, stack):
             engine.dispose()
 
     eventually(placement_erased, timeout=30, what="placement erases the worker")
+    eventually(lambda: world.api("support").get("/loans", params={"worker_id": worker_id}).json()["items"][0]["project"]
+               is None, timeout=30, what="support erases the worker's texts")
     # Anonymous figures stay: the placement still counts.
     assert placement.get("/reports/summary", params={"region": REGION}).json()["reemployed"] == summary["reemployed"]
 
@@ -157,7 +165,7 @@ def test_after_erasure_no_personal_value_is_left_anywhere(world, stack):
     found: list[str] = []
 
     # 1. every column of every table of the three databases (and whatever the encrypted ones still hold)
-    for service in ("intake", "matching", "placement"):
+    for service in ("intake", "matching", "placement", "support"):
         for table, text in database_text(stack.env[f"{service.upper()}_DATABASE_URL"]).items():
             found += [f"{service}.{table}: {v}" for v in wanted if v in text]
             for token in set(FERNET.findall(text)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared import idempotency
 from shared.db import UTCDateTime, platform_tables
 
 metadata = sa.MetaData()
@@ -18,6 +19,8 @@ _platform = platform_tables(metadata)
 outbox = _platform["outbox"]
 inbox = _platform["inbox"]
 audit_log = _platform["audit_log"]
+# Idempotency-Key of POSTs that create (shared/idempotency.py).
+idempotency_keys = idempotency.table(metadata)
 
 # --- read models ---------------------------------------------------------------------------------------
 
