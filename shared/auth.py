@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import jwt
 
-ROLES = ("admin", "caseworker", "coordinator", "employer")
+ROLES = ("admin", "caseworker", "coordinator", "employer", "manager")
 ALGORITHM = "HS256"
 
 
@@ -57,8 +57,8 @@ def issue_token(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "employer" and not employer_id:
         raise ValueError("an employer token needs an employer_id")
-    if role == "caseworker" and not regions:
-        raise ValueError("a caseworker token needs at least one region")
+    if role in ("caseworker", "manager") and not regions:
+        raise ValueError(f"a {role} token needs at least one region")
     for prefix in regions:
         if not (prefix.isdigit() and 2 <= len(prefix) <= 6):
             raise ValueError(f"region {prefix!r} is not a GB/T 2260 code prefix of 2 to 6 digits")

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.config import SERVICES, ConfigError, load_settings
+from shared.config import CONSOLE, SERVICES, ConfigError, load_settings
 
 
 def _fail(message: str) -> int:
@@ -51,6 +51,43 @@ def cmd_migrate(args) -> int:
     finally:
         engine.dispose()
     migrate(args.service, settings.database_url, args.revision)
+    return 0
+
+
+def _console_accounts(env=None):
+    """The console's accounts, its database brought up to date first."""
+    from services.console.accounts import HASHER, TEST_HASHER, Accounts
+    from shared.db import make_engine, make_session_factory, migrate
+
+    settings = load_settings(CONSOLE, env)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(CONSOLE, settings.database_url)
+    hasher = TEST_HASHER if settings.environment == "test" else HASHER
+    return Accounts(make_session_factory(make_engine(settings.database_url)), hasher=hasher)
+
+
+def cmd_user(args) -> int:
+    """Console accounts: add, disable, reset (passwords are argon2id hashes; every change is audited)."""
+    from services.console.accounts import AccountError
+
+    accounts = _console_accounts()
+    try:
+        if args.action == "add":
+            if not args.password:
+                return _fail("user add needs --password")
+            user = accounts.add(username=args.username, password=args.password, role=args.role,
+                                regions=args.region or [], employer_id=args.employer_id)
+            print(f"user {user.username} ({user.role}) added")
+        elif args.action == "disable":
+            accounts.disable(args.username)
+            print(f"user {args.username} disabled; its sessions are closed")
+        else:
+            if not args.password:
+                return _fail("user reset needs --password")
+            accounts.reset(args.username, args.password)
+            print(f"user {args.username}: new password set, account unlocked, sessions closed")
+    except AccountError as exc:
+        return _fail(str(exc))
     return 0
 
 
@@ -96,7 +133,7 @@ def _stack(data_dir: Path):
 def cmd_up(args, *, foreground: bool) -> int:
     from shared import demo_loader
     from shared.auth import issue_token
-    from shared.devstack import default_ports, stop_recorded
+    from shared.devstack import default_console_port, default_ports, stop_recorded
 
     data_dir = Path(os.environ.get("JOBBRIDGE_DATA_DIR", "data")).resolve()
     stop_recorded(data_dir)
@@ -129,6 +166,8 @@ def cmd_up(args, *, foreground: bool) -> int:
             loaded = demo_loader.load_once(stack, token=token, data_dir=data_dir)
             if loaded:
                 print(f"demo data loaded: {loaded}")
+        stack.start_console(default_console_port())
+        _print_console(stack, token, demo=not args.no_demo)
         for service in SERVICES:
             print(f"{service:<10} {stack.url(service)}   (openapi: {stack.url(service)}/openapi.json)")
         print(f"admin token (7 days):\n{token}")
@@ -155,6 +194,35 @@ def cmd_up(args, *, foreground: bool) -> int:
     return 0
 
 
+def _demo_employer_id(stack, token: str) -> str | None:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{stack.url('intake')}/vacancies?region=4109&per_page=1",  # noqa: S310
+                                 headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback URL we built
+            items = json.loads(resp.read()).get("items") or []
+    except OSError:
+        return None
+    return items[0]["employer_id"] if items else None
+
+
+def _print_console(stack, token: str, *, demo: bool) -> None:
+    """The console first, with the demo accounts (one per role) a new user signs in with."""
+    print(f"console    {stack.url('console')}   <- open this in a browser")
+    settings = load_settings("tool", stack.env)
+    if not demo or settings.is_production:
+        return
+    from services.console.demo import ensure_demo_accounts
+
+    accounts = _console_accounts(stack.service_env("console"))
+    made = ensure_demo_accounts(accounts, _demo_employer_id(stack, token))
+    print("demo accounts (development only):")
+    for a in made:
+        print(f"  {a['username']:<12} / {a['password']}   ({a['role']}{', ' + ','.join(a['regions']) if a['regions'] else ''})")
+
+
 def cmd_down(_args) -> int:
     from shared.devstack import stop_recorded
 
@@ -164,20 +232,51 @@ def cmd_down(_args) -> int:
     return 0
 
 
+def cmd_rotate_keys(_args) -> int:
+    """Re-encrypt intake's personal data under the first key of JOBBRIDGE_PII_KEY (services/intake/keys.py)."""
+    from services.intake.adapters.vault import Vault
+    from services.intake.keys import rotate_keys
+    from shared.db import make_engine
+
+    settings = load_settings("intake")
+    vault = Vault(settings.pii_key)
+    if not vault.rotating:
+        print("jobbridge: JOBBRIDGE_PII_KEY holds one key; values are re-encrypted under it where needed", file=sys.stderr)
+    engine = make_engine(settings.database_url)
+    try:
+        report = rotate_keys(engine, vault)
+    except ValueError as exc:
+        return _fail(f"rotate-keys: {exc}")
+    finally:
+        engine.dispose()
+    print(f"rotate-keys: {report.workers} workers and {report.employers} employers re-encrypted in "
+          f"{report.passes} passes; {report.left} left (changed during every pass)")
+    return 0 if report.left == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("token", help="print a signed access token")
-    p.add_argument("--role", required=True, choices=["admin", "caseworker", "coordinator", "employer"])
+    p.add_argument("--role", required=True, choices=["admin", "caseworker", "coordinator", "employer", "manager"])
     p.add_argument("--region", action="append", help="GB/T 2260 code prefix (repeatable)")
     p.add_argument("--employer-id")
     p.add_argument("--sub")
     p.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
     p.set_defaults(func=cmd_token)
 
+    p = sub.add_parser("user", help="console accounts: add, disable or reset a user")
+    p.add_argument("action", choices=["add", "disable", "reset"])
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", help="at least 8 characters (add, reset)")
+    p.add_argument("--role", choices=["admin", "caseworker", "coordinator", "employer", "manager"], default="caseworker")
+    p.add_argument("--region", action="append", help="GB/T 2260 code prefix (repeatable)")
+    p.add_argument("--employer-id")
+    p.set_defaults(func=cmd_user)
+
     p = sub.add_parser("migrate", help="bring a service's database schema up to date")
-    p.add_argument("service", choices=SERVICES)
+    p.add_argument("service", choices=(*SERVICES, CONSOLE))
     p.add_argument("--revision", default="head")
     p.set_defaults(func=cmd_migrate)
 
@@ -198,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=int, default=72)
     p.add_argument("--all", action="store_true", help="every row still in the outbox")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("rotate-keys", help="re-encrypt personal data under the first key of JOBBRIDGE_PII_KEY")
+    p.set_defaults(func=cmd_rotate_keys)
 
     p = sub.add_parser("run", help="start the local system in the foreground (Ctrl-C stops it)")
     p.add_argument("--no-demo", action="store_true")

@@ -104,6 +104,35 @@ def stop_pids(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     return alive
 
 
+def stop_procs(procs: list[Proc], *, grace_s: float = 10.0) -> list[int]:
+    """SIGTERM each child's process group, SIGKILL what is left after `grace_s`; returns the PIDs killed.
+
+    Liveness is asked of each child's Popen, never of the PID number: once a child has been reaped its PID is
+    free, and on a busy machine (pid_max 32768) another process gets it within minutes. Signalling or counting
+    such a PID hit a stranger: `make chaos` failed its "no process left" check on a reused PID."""
+    live = [p for p in procs if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while live and time.monotonic() < deadline:
+        time.sleep(0.05)
+        live = [p for p in live if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for proc in live:
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    return [p.pid for p in live]
+
+
 def pid_alive(pid: int) -> bool:
     _reap(pid)
     try:
@@ -263,7 +292,7 @@ class Stack:
 
     def stop_broker(self) -> None:
         if self.broker is not None:
-            stop_pids([self.broker.pid], grace_s=5)
+            stop_procs([self.broker], grace_s=5)
             self.broker = None
             self.save()
 
@@ -330,31 +359,46 @@ class Stack:
         for service in services:
             wait_http(f"{self.url(service)}/readyz", timeout_s=timeout_s, procs=started)
 
+    def start_console(self, port: int | None = None, *, timeout_s: float = 60) -> Proc:
+        """The web console (HTTP only, no consumer), pointed at the services this stack runs."""
+        self.ports["console"] = port or free_port()
+        env = self.service_env("console")
+        for service in SERVICES:
+            if service in self.ports:
+                env[f"JOBBRIDGE_{service.upper()}_URL"] = self.url(service)
+        subprocess.run([sys.executable, "-m", "shared.cli", "migrate", "console"], env=env, cwd=ROOT, check=True)
+        argv = [
+            sys.executable, "-m", "gunicorn", "services.console.app:create_app()",
+            "--bind", f"127.0.0.1:{self.ports['console']}", "--workers", env.get("CONSOLE_GUNICORN_WORKERS", "2"),
+            "--threads", env.get("JOBBRIDGE_GUNICORN_THREADS", "4"), "--worker-class", "gthread",
+            "--graceful-timeout", "10", "--timeout", "120", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        ]
+        proc = _spawn("console-web", argv, env=env, log_dir=self.log_dir)
+        self.procs.append(proc)
+        self.save()
+        wait_http(f"{self.url('console')}/readyz", timeout_s=timeout_s, procs=[proc])
+        return proc
+
     def stop_proc(self, proc: Proc, *, sig: int = signal.SIGTERM) -> None:
         if sig == signal.SIGKILL:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if proc.popen.poll() is None:  # not yet reaped: the PID is still this child's
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.popen.wait(timeout=10)
         else:
-            stop_pids([proc.pid])
+            stop_procs([proc])
         if proc in self.procs:
             self.procs.remove(proc)
         self.save()
 
     def stop(self) -> list[int]:
         """Stop every process this stack started; return PIDs that needed SIGKILL."""
-        pids = [p.pid for p in reversed(self.procs)]
-        killed = stop_pids(pids)
-        for proc in self.procs:
-            try:
-                proc.popen.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+        killed = stop_procs(list(reversed(self.procs)))
         self.procs.clear()
         if self.broker is not None:
-            killed += stop_pids([self.broker.pid], grace_s=5)
+            killed += stop_procs([self.broker], grace_s=5)
             self.broker = None
         brokers = [p.pid for p in self.cluster.values() if p is not None]
         if brokers:
@@ -399,3 +443,8 @@ def default_ports() -> dict[str, int]:
         raw = os.environ.get(f"{service.upper()}_PORT")
         ports[service] = int(raw) if raw else DEFAULT_PORTS[service]
     return ports
+
+
+def default_console_port() -> int:
+    raw = os.environ.get("CONSOLE_PORT")
+    return int(raw) if raw else DEFAULT_PORTS["console"]

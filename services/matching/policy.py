@@ -27,7 +27,8 @@ def build_policy(service) -> Policy:
         "matches.worker_matches": {"admin": allow, "caseworker": worker_in_region, "coordinator": worker_relocatable},
         "matches.vacancy_matches": {"admin": allow, "caseworker": allow, "employer": own_vacancy,
                                     "coordinator": cross_region_vacancy},
-        "model.get_model": {"admin": allow, "caseworker": allow, "coordinator": allow, "employer": allow},
+        "model.get_model": {"admin": allow, "caseworker": allow, "coordinator": allow, "employer": allow,
+                            "manager": allow},
         "model.retrain_model": {"admin": allow},
-        "audit.list_audit": {"admin": allow},
+        "audit.list_audit": {"admin": allow, "manager": allow},
     })

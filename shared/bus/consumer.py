@@ -34,7 +34,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import health, metrics
+from shared import health, metrics, requestid
 from shared.bus.kafka import ensure_topics, make_admin, make_consumer
 from shared.bus.outbox import now
 from shared.config import Settings
@@ -172,6 +172,8 @@ class EventConsumer:
                 duplicates = 0
         for env in applied:
             metrics.EVENTS_APPLIED.labels(self.settings.service, env.event_type).inc()
+        if applied:
+            self._log_requests(good, applied)
         if duplicates:
             metrics.EVENTS_DUPLICATE.labels(self.settings.service).inc(duplicates)
         for d in failed:
@@ -179,6 +181,22 @@ class EventConsumer:
         for d in batch:
             if d.envelope is None:
                 self._dead_letter(d.record, d.reason or "undecodable")
+
+    def _log_requests(self, good: list[Decoded], applied: list[Envelope]) -> None:
+        """One line per request whose events were applied, carrying that request's X-Request-ID."""
+        done = {env.event_id for env in applied}
+        per_request: dict[str, list[str]] = {}
+        for d in good:
+            if d.envelope is None or d.envelope.event_id not in done:
+                continue
+            raw = dict(getattr(d.record, "headers", None) or []).get(requestid.EVENT_HEADER)
+            rid = requestid.from_event_header(raw)
+            if rid is not None:
+                per_request.setdefault(rid, []).append(d.envelope.event_type)
+        for rid, types in per_request.items():
+            with requestid.bound(rid):
+                log.info("applied events of a request", extra={"events": len(types),
+                                                               "event_types": ",".join(sorted(set(types)))})
 
     def _unseen(self, session: Session, good: list[Decoded]) -> tuple[list[Decoded], int]:
         """The records whose events the inbox does not hold yet (and the first of any repeated in the batch)."""

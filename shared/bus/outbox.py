@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import health, metrics
+from shared import health, metrics, requestid
 from shared.bus.kafka import ensure_topics, make_producer
 from shared.config import Settings
 from shared.db import reading, transaction
@@ -43,6 +43,8 @@ def _row(envelope: Envelope, created_at: datetime) -> dict:
         "body": body,
         "created_at": created_at,
         "sent_at": None,
+        # The request that recorded it (X-Request-ID), or the event being applied when a consumer records it.
+        "request_id": requestid.current.get(),
     }
 
 
@@ -124,7 +126,8 @@ class OutboxRelay:
         with reading(self.factory) as session:
             rows = session.execute(
                 sa.select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.key, self.outbox.c.body,
-                          self.outbox.c.event_type, self.outbox.c.schema_version, self.outbox.c.event_id)
+                          self.outbox.c.event_type, self.outbox.c.schema_version, self.outbox.c.event_id,
+                          self.outbox.c.request_id)
                 .where(self.outbox.c.sent_at.is_(None))
                 .order_by(self.outbox.c.id)
                 .limit(self.settings.relay_batch)
@@ -138,6 +141,8 @@ class OutboxRelay:
                 ("schema_version", str(row.schema_version).encode()),
                 ("event_id", row.event_id.encode()),
             ]
+            if row.request_id:
+                headers.append((requestid.EVENT_HEADER, row.request_id.encode()))
             futures.append((row.id, self._producer.send(row.topic, key=row.key.encode(), value=bytes(row.body), headers=headers)))
         self._producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
         acked: list[int] = []

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from conftest import base_env
+from support import base_env
 
 from shared.devstack import ROOT, Stack, free_port
 

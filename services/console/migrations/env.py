@@ -1,0 +1,4 @@
+from services.console.tables import metadata
+from shared.migrations_env import run_migrations
+
+run_migrations(metadata)
