@@ -157,10 +157,10 @@ def test_a_lost_broker_and_a_restart_of_all_lose_nothing_and_apply_nothing_twice
                 connections = client_connections(ports)
                 victim = max(range(len(ports)), key=lambda i: connections[ports[i]])
                 victim_connections = connections[ports[victim]]
-                assert victim_connections > 0, f"no client is connected to any broker: {connections}"
-                system.kill_cluster_broker(victim)
-                killed_at = time.monotonic()
-                phase = "one-down"
+                if victim_connections > 0:  # only a broker that clients use; none yet (still joining): next turn
+                    system.kill_cluster_broker(victim)
+                    killed_at = time.monotonic()
+                    phase = "one-down"
             elif phase == "one-down" and recover_one_s < 0 and healed(killed_at):
                 recover_one_s = now - killed_at
             elif phase == "one-down" and progress >= 0.7 and recover_one_s >= 0:
