@@ -286,7 +286,7 @@ class Stack:
                 pass
             proc.popen.wait(timeout=10)
         else:
-            stop_pids([proc.pid], grace_s=5)
+            stop_procs([proc], grace_s=5)
         self.cluster[index] = None
         self.save()
 
@@ -400,12 +400,12 @@ class Stack:
         if self.broker is not None:
             killed += stop_procs([self.broker], grace_s=5)
             self.broker = None
-        brokers = [p.pid for p in self.cluster.values() if p is not None]
+        brokers = [p for p in self.cluster.values() if p is not None]
         if brokers:
-            killed += stop_pids(brokers, grace_s=5)
+            killed += stop_procs(brokers, grace_s=5)
             self.cluster = dict.fromkeys(self.cluster)
         if self.store is not None:
-            killed += stop_pids([self.store.pid], grace_s=5)
+            killed += stop_procs([self.store], grace_s=5)
             self.store = None
         self.save()
         return killed

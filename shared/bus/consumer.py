@@ -100,6 +100,8 @@ class EventConsumer:
         self._batches = 0
         self._admin = None
         self._topic_ids: dict[str, str] = {}
+        self._last_broker_check = 0.0
+        self._dead_broker_seen = False
 
     # --- dead letters ------------------------------------------------------------------------------------
 
@@ -320,7 +322,7 @@ class EventConsumer:
                 # coordinator is known, i.e. the group was reached.
                 known = self._coordinator_known(consumer)
                 health.beat("consumer", ok=known, detail="" if known else "no group coordinator reached yet")
-                if known:
+                if known and not self._fetching_from_a_dead_broker(consumer):
                     lost_since = None
                 elif lost_since is None:
                     lost_since = time.monotonic()
@@ -369,13 +371,33 @@ class EventConsumer:
     def _rebuild_after_s(self) -> float:
         return max(10.0, 2 * self.settings.kafka.session_timeout_ms / 1000)
 
+    def _fetching_from_a_dead_broker(self, consumer, every_s: float = 2.0) -> bool:
+        """Whether a broker the client's metadata names refuses connections (checked every `every_s`).
+
+        The group's coordinator may be found again through the bootstrap list while the fetches still go to
+        the dead broker's address (a Tansu cluster names one node, id 111, at whichever address answered):
+        the consumer then heartbeats happily and reads nothing. Apache Kafka drops a dead broker from its
+        metadata within a session timeout, so there this stays false.
+        """
+        now_s = time.monotonic()
+        if now_s - self._last_broker_check < every_s:
+            return self._dead_broker_seen
+        self._last_broker_check = now_s
+        from shared.bus.kafka import broker_address_open
+
+        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+        brokers = list(cluster.brokers() or []) if cluster is not None else []
+        self._dead_broker_seen = any(not broker_address_open(b.host, b.port) for b in brokers)
+        return self._dead_broker_seen
+
     @staticmethod
     def _coordinator_known(consumer) -> bool:
         coordinator = getattr(consumer, "_coordinator", None)
         return coordinator is not None and not coordinator.coordinator_unknown()
 
     def _rebuild(self, consumer):
-        log.warning("no broker reachable for a while: starting the consumer again from the bootstrap servers",
+        log.warning("no group coordinator, or a dead broker in the metadata, for a while: starting the consumer "
+                    "again from the bootstrap servers",
                     extra={"group": self.group_id, "after_s": self._rebuild_after_s})
         try:
             consumer.close(autocommit=False, timeout_ms=1000)
@@ -386,6 +408,7 @@ class EventConsumer:
             self._dlq = None
         consumer = make_consumer(self.settings.kafka, group_id=self.group_id, client_id=self.client_id, topics=self.topics)
         self._consumer = consumer
+        self._dead_broker_seen, self._last_broker_check = False, 0.0
         return consumer
 
     def _recreated(self, consumer, pending: dict, topics: set[str]) -> set[str] | None:

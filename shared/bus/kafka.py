@@ -107,3 +107,14 @@ def broker_reachable(settings: KafkaSettings, timeout_s: float = 2.0) -> bool:
         except OSError:
             continue
     return False
+
+
+def broker_address_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """Whether a broker's address accepts a TCP connection now (a refused one answers at once)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False

@@ -178,13 +178,13 @@ class System:
         """Brokers sharing one S3-compatible store (`Stack.start_cluster`); the services get every address."""
         self.stack.start_cluster(brokers)
         assert all(a.startswith("127.0.0.1:") for a in self.bootstrap.split(",")), "loopback only"
-        self.started += [p.pid for p in self.stack.cluster.values()] + [self.stack.store.pid]
+        self.started += [p for p in self.stack.cluster.values() if p is not None] + [self.stack.store]
 
     def kill_cluster_broker(self, index: int) -> None:
         self.stack.kill_cluster_broker(index, sig=signal.SIGKILL)
 
     def start_cluster_broker(self, index: int) -> None:
-        self.started.append(self.stack.start_cluster_broker(index).pid)
+        self.started.append(self.stack.start_cluster_broker(index))
 
     def create_topics(self) -> None:
         from shared.bus.kafka import ensure_topics

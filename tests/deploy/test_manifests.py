@@ -169,7 +169,8 @@ def test_each_web_role_has_service_hpa_and_budget_and_each_worker_keda_and_budge
         assert f"{svc}-worker" in pdbs
         trigger = scaled[f"{svc}-worker"]["spec"]["triggers"][0]
         assert trigger["type"] == "kafka" and trigger["metadata"]["consumerGroup"] == group_id(svc)
-    assert {j["spec"]["template"]["spec"]["containers"][0]["command"][-1] for j in by_kind(docs, "Job").values()} == set(SERVICES)
+    assert {j["spec"]["template"]["spec"]["containers"][0]["command"][-1] for j in by_kind(docs, "Job").values()} == {
+        *SERVICES, "console"}
 
 
 def _consumed_topics(service: str) -> list[str]:
@@ -264,7 +265,8 @@ def test_compose_file_is_valid_and_in_the_production_shape(tmp_path):
     for svc in SERVICES:
         assert {f"{svc}-web", f"{svc}-worker", f"migrate-{svc}"} <= set(services)
         assert services[f"{svc}-worker"]["healthcheck"]["test"][1:3] == ["jobbridge", "worker-health"]
-    assert "console" in services
+    assert {"console", "migrate-console"} <= set(services)
+    assert services["console"]["command"][1] == "services.console.app:create_app()"
     for name, s in services.items():
         if name.startswith("kafka-") or name in ("postgres",) or s.get("restart") == "no":
             continue
