@@ -52,7 +52,7 @@ def test_outcomes_from_placement_reach_matching_and_trigger_a_retrain(stack):
         r = matching.get(f"/vacancies/{probe}/matches?limit=100").json()
         return r if set(fresh) <= {i["worker_id"] for i in r["items"]} else None
 
-    ranked_before = eventually(all_welders_ranked, timeout=60, what="the fresh workers are rankable for the probe")
+    ranked_before = eventually(all_welders_ranked, timeout=120, what="the fresh workers are rankable for the probe")
     assert ranked_before["model_version"] == "prior"
 
     def refer(worker, vacancy):
@@ -79,14 +79,14 @@ def test_outcomes_from_placement_reach_matching_and_trigger_a_retrain(stack):
         model = matching.get("/model").json()
         return model if model["outcomes_recorded"] >= before["outcomes_recorded"] + outcomes else None
 
-    eventually(recorded, timeout=60, what="outcomes recorded by matching")
+    eventually(recorded, timeout=120, what="outcomes recorded by matching")
 
     def retrained():
         model = matching.get("/model").json()
         learned = [h for h in model["history"] if h["version"] not in {x["version"] for x in before["history"]}]
         return learned or None
 
-    eventually(retrained, timeout=60, what="an automatic retrain after 50 new outcomes")
+    eventually(retrained, timeout=120, what="an automatic retrain after 50 new outcomes")
     # With every outcome in, a retrain is judged on held-out vacancies holding both classes: it is promoted.
     result = matching.post("/model/retrain", timeout=180).json()  # a loaded 2-core machine is slow
     assert result["promoted"] is True, result

@@ -193,8 +193,13 @@ def _remove(pattern: re.Pattern[str], text: str, removed: list[str], repl: str =
 
 
 def clean_title(text: str, *, keep_modifiers: bool = False) -> CleanedText:
-    """Strip what says nothing about the work from a posting title or a desired occupation."""
-    original = text or ""
+    """Strip what says nothing about the work from a posting title or a desired occupation (cached)."""
+    return _clean_title(text or "", keep_modifiers)
+
+
+@lru_cache(maxsize=100_000)
+def _clean_title(text: str, keep_modifiers: bool) -> CleanedText:
+    original = text
     t = fold(original)
     removed: list[str] = []
     modifiers: list[str] = []

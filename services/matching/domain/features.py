@@ -188,6 +188,7 @@ class Encoder:
         self.group_weight = group_weight * self.vectorizer.default_idf
         self.use_codes = use_codes
         self.top_k = top_k
+        self._soft_cache: dict[str, tuple[tuple[str, float], ...]] = {}
 
     def codes(self, term: str) -> tuple[str, ...]:
         """Classification codes of a term (none when codes are switched off)."""
@@ -195,9 +196,19 @@ class Encoder:
 
     def soft_codes(self, term: str) -> tuple[tuple[str, float], ...]:
         """Candidate codes of free text with their calibrated confidence (soft evidence)."""
-        if not self.use_codes or not normalize(term):
+        if not self.use_codes:
             return ()
-        return tuple((c, p) for c, p in self.taxonomy.classify(term, k=self.top_k) if p >= MIN_CONFIDENCE)
+        hit = self._soft_cache.get(term)
+        if hit is None:
+            hit = (
+                tuple((c, p) for c, p in self.taxonomy.classify(term, k=self.top_k) if p >= MIN_CONFIDENCE)
+                if normalize(term)
+                else ()
+            )
+            if len(self._soft_cache) > 200_000:  # bounded: free text is unbounded
+                self._soft_cache.clear()
+            self._soft_cache[term] = hit
+        return hit
 
     def _merge_codes(self, terms: Sequence[str]) -> dict[str, float]:
         best: dict[str, float] = {}
