@@ -21,6 +21,7 @@ from shared.auth import ROLES
 MIN_CANDIDATES = 10_000
 FULL_ROLES = {"admin"}  # and a caseworker of the worker's region: the "caseworker elsewhere" reader is not one
 MAX_WORKERS_PER_ROLE = 40
+WORKER_ROUTES = ("worker", "matches", "referral", "placement", "export", "followup", "report", "checkin")
 ELSEWHERE = "44"  # the regions of a caseworker who is a masked reader of the world's workers
 
 
@@ -59,7 +60,9 @@ def crawl_views(world: World, routes, bearer: str) -> tuple[dict[str, dict], lis
     views: dict[str, dict] = {}
     texts: list[str] = []
     for route in routes:
-        if route.method != "GET":
+        # Only the routes whose answers can hold facts about a worker (vacancies, employers, the model page and
+        # the audit log are crawled for leaks by test_masking.py).
+        if route.method != "GET" or not any(w in route.path for w in WORKER_ROUTES):
             continue
         api = Api(world.stack.url(route.service), bearer)
         for url in concrete_paths(world, route.path):
