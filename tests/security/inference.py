@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from functools import lru_cache
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
@@ -43,8 +44,21 @@ def _age_range(view: dict) -> tuple[int, int]:
     return 0, MAX_AGE
 
 
+FACTS = ("region_code", "national_id", "gender", "registered_at", "age", "age_band", "birth_date", "birth_year",
+         "is_4050")
+
+
 def id_candidates(view: dict, *, today: date, female_4050: int = 40, male_4050: int = 50) -> int:
     """The number of resident IDs consistent with everything in `view` (merged facts about one worker)."""
+    facts = tuple(None if view.get(k) is None else str(view[k]) for k in FACTS)
+    return _count(facts, today, female_4050, male_4050)
+
+
+@lru_cache(maxsize=1024)
+def _count(facts: tuple, today: date, female_4050: int, male_4050: int) -> int:
+    view = {k: v for k, v in zip(FACTS, facts, strict=True) if v is not None}
+    if "is_4050" in view:
+        view["is_4050"] = view["is_4050"] == "True"
     region = view.get("region_code") or ""
     template = (view.get("national_id") or "").upper()
     if len(template) != 18:
@@ -82,6 +96,12 @@ def id_candidates(view: dict, *, today: date, female_4050: int = 40, male_4050: 
     if view.get("birth_year"):
         first = max(first, date(int(view["birth_year"]), 1, 1))
         last = min(last, date(int(view["birth_year"]), 12, 31))
+    if "*" not in template[6:14]:  # the ID shows its birth date
+        try:
+            shown = date(int(template[6:10]), int(template[10:12]), int(template[12:14]))
+        except ValueError:
+            return 0
+        first, last = max(first, shown), min(last, shown)
     flag = view.get("is_4050")
 
     total = 0

@@ -21,11 +21,13 @@ from shared.auth import ROLES
 MIN_CANDIDATES = 10_000
 FULL_ROLES = {"admin"}  # and a caseworker of the worker's region: the "caseworker elsewhere" reader is not one
 MAX_WORKERS_PER_ROLE = 40
+WORKER_ROUTES = ("worker", "matches", "referral", "placement", "export", "followup", "report", "checkin")
+ELSEWHERE = "44"  # the regions of a caseworker who is a masked reader of the world's workers
 
 
 def masked_readers(world: World) -> dict[str, str]:
     """Every role without the right to personal data (a role added to shared.auth comes in by itself)."""
-    readers = {"caseworker elsewhere": token("caseworker", regions=["44"], sub="sec-caseworker-44")}
+    readers = {"caseworker elsewhere": token("caseworker", regions=[ELSEWHERE], sub="sec-caseworker-elsewhere")}
     for role in ROLES:
         if role in FULL_ROLES or role == "caseworker":
             continue
@@ -58,7 +60,9 @@ def crawl_views(world: World, routes, bearer: str) -> tuple[dict[str, dict], lis
     views: dict[str, dict] = {}
     texts: list[str] = []
     for route in routes:
-        if route.method != "GET":
+        # Only the routes whose answers can hold facts about a worker (vacancies, employers, the model page and
+        # the audit log are crawled for leaks by test_masking.py).
+        if route.method != "GET" or not any(w in route.path for w in WORKER_ROUTES):
             continue
         api = Api(world.stack.url(route.service), bearer)
         for url in concrete_paths(world, route.path):
@@ -105,6 +109,8 @@ def test_what_a_masked_reader_receives_leaves_ten_thousand_ids(world, routes, re
         if truth.status_code != 200:
             continue  # erased meanwhile
         truth = truth.json()
+        if reader == "caseworker elsewhere" and truth["region_code"].startswith(ELSEWHERE):
+            continue  # a worker of its own region (another test's): it is a full reader of that one
         # A reader who was not told the region is assumed to know it (the vacancy's region is a good guess).
         view = {"region_code": truth["region_code"], **views[worker_id]}
         if view.get("pii_masked") is False:
