@@ -99,3 +99,14 @@ def test_the_user_command_adds_disables_and_resets_accounts(tmp_path):
     assert cli("reset", "--username", "zhang", "--password", "another-one-2").returncode == 0
     assert accounts.authenticate("zhang", "another-one-2", remote_addr=None).role == "manager"
     assert [a["action"] for a in accounts.audit_entries(actor="cli")][:3] == ["user_reset", "user_disable", "user_add"]
+
+
+def test_an_expired_or_unknown_answer_link_is_refused_before_any_service_is_asked(tmp_path):
+    app = _app(tmp_path, JOBBRIDGE_ENV="test")
+    accounts = app.extensions["accounts"]
+    link = accounts.answer_link(referral_id="r-expired", employer_id="e-1", created_by="wang", days=0)
+    client = app.test_client()
+    r = client.get(f"/r/{link['code']}")
+    assert r.status_code == 410 and "已过期" in r.get_data(as_text=True)
+    assert client.get("/r/ZZZZZZZZZZ").status_code == 404
+    assert client.get("/r/<script>").status_code == 404
