@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## BROKERS=3: a local cluster of three Tansu brokers sharing one S3-compatible store (moto) instead of one broker
+BROKERS ?= 1
+
 ## console-assets: the console's front-end packages (htmx, ECharts) from package-lock.json into a git-ignored
 ## node_modules it serves itself; the browser and CJK fonts the console's tests and letters need (CI runs as root)
 CONSOLE_DIR := services/console
@@ -37,11 +40,11 @@ screenshots: $(STAMP) $(CONSOLE_ASSETS) browser
 
 ## run: the whole system with demo data in the foreground; Ctrl-C stops everything
 run: $(STAMP) $(CONSOLE_ASSETS)
-	@$(PY) -m shared.cli run
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli run
 
 ## up / down: the same in the background (up returns when every /readyz answers 200)
 up: $(STAMP) $(CONSOLE_ASSETS)
-	@$(PY) -m shared.cli up
+	@JOBBRIDGE_BROKERS=$(BROKERS) $(PY) -m shared.cli up
 
 down: $(STAMP)
 	@$(PY) -m shared.cli down
@@ -49,12 +52,12 @@ down: $(STAMP)
 ## test: the whole suite against a broker of its own, on SQLite and (when reachable, always in CI) PostgreSQL;
 ## tests/security includes a bounded schemathesis run of every service (JOBBRIDGE_FUZZ_EXAMPLES, default 5)
 test: $(STAMP) $(CONSOLE_ASSETS) browser
-	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract
+	@$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/contract tests/deploy
 	@JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security
 	@CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=sqlite $(PY) -m pytest -q -p no:cacheprovider tests/chaos
 	@if [ "$$CI" = "true" ] || $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/integration tests/e2e tests/security && \
-		CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/chaos/test_s1_consumer_kills.py; \
+		CHAOS_SCALE=ci JOBBRIDGE_TEST_DB=postgresql $(PY) -m pytest -q -p no:cacheprovider tests/chaos/test_s1_consumer_kills.py tests/chaos/test_s4_scale_out.py; \
 	else echo "PostgreSQL not reachable at $(PG_URL): skipped the PostgreSQL pass (CI requires it)"; fi
 
 ## security: the security suite alone (authorization matrix, masking, tokens, audit, erasure, limits, fuzzing)

@@ -97,6 +97,16 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_worker_health(args) -> int:
+    """Exit 0 when the worker's heartbeat file is fresh (and, with --ready, every loop reached its broker)."""
+    from shared import health
+
+    path = Path(args.file) if args.file else health.health_file(args.service)
+    healthy, why = health.check(path, max_age_s=args.max_age, ready=args.ready)
+    print(f"{args.service} worker {why}", file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
+
+
 def cmd_replay(args) -> int:
     """Send a service's recent outbox rows again, so that consumers can rebuild their read models."""
     from datetime import UTC, datetime, timedelta
@@ -139,8 +149,14 @@ def cmd_up(args, *, foreground: bool) -> int:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             stack.bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
             print(f"using the Kafka cluster at {stack.bootstrap}")
+        elif int(os.environ.get("JOBBRIDGE_BROKERS") or 1) > 1:
+            brokers = int(os.environ["JOBBRIDGE_BROKERS"])
+            first = int(os.environ.get("JOBBRIDGE_BROKER_PORT") or 9092)
+            stack.start_cluster(brokers, ports=[first + i for i in range(brokers)],
+                                store_port=int(os.environ.get("JOBBRIDGE_S3_PORT") or 9000))
+            print(f"{brokers} brokers (Tansu, sharing the S3 store on 127.0.0.1:{stack.store_port}) on {stack.bootstrap}")
         else:
-            stack.start_broker(9092)
+            stack.start_broker(int(os.environ.get("JOBBRIDGE_BROKER_PORT") or 9092))
             print(f"broker (Tansu, memory only) on {stack.bootstrap}")
         stack.start_services(ports=default_ports())
         settings = load_settings("tool", stack.env)
@@ -216,6 +232,28 @@ def cmd_down(_args) -> int:
     return 0
 
 
+def cmd_rotate_keys(_args) -> int:
+    """Re-encrypt intake's personal data under the first key of JOBBRIDGE_PII_KEY (services/intake/keys.py)."""
+    from services.intake.adapters.vault import Vault
+    from services.intake.keys import rotate_keys
+    from shared.db import make_engine
+
+    settings = load_settings("intake")
+    vault = Vault(settings.pii_key)
+    if not vault.rotating:
+        print("jobbridge: JOBBRIDGE_PII_KEY holds one key; values are re-encrypted under it where needed", file=sys.stderr)
+    engine = make_engine(settings.database_url)
+    try:
+        report = rotate_keys(engine, vault)
+    except ValueError as exc:
+        return _fail(f"rotate-keys: {exc}")
+    finally:
+        engine.dispose()
+    print(f"rotate-keys: {report.workers} workers and {report.employers} employers re-encrypted in "
+          f"{report.passes} passes; {report.left} left (changed during every pass)")
+    return 0 if report.left == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -247,11 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=["consumer", "relay"])
     p.set_defaults(func=cmd_worker)
 
+    p = sub.add_parser("worker-health", help="liveness/readiness of a worker process (exit 0 healthy, 1 not)")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--ready", action="store_true", help="also require every loop to have reached the broker")
+    p.add_argument("--max-age", type=float, default=60.0, help="seconds without a heartbeat that mean stuck")
+    p.add_argument("--file", help="the heartbeat file (default: JOBBRIDGE_HEALTH_FILE or the data folder's)")
+    p.set_defaults(func=cmd_worker_health)
+
     p = sub.add_parser("replay", help="send a service's outbox again so consumers rebuild their read models")
     p.add_argument("service", choices=SERVICES)
     p.add_argument("--hours", type=int, default=72)
     p.add_argument("--all", action="store_true", help="every row still in the outbox")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("rotate-keys", help="re-encrypt personal data under the first key of JOBBRIDGE_PII_KEY")
+    p.set_defaults(func=cmd_rotate_keys)
 
     p = sub.add_parser("run", help="start the local system in the foreground (Ctrl-C stops it)")
     p.add_argument("--no-demo", action="store_true")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVICES = ("intake", "matching", "placement")
-DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003, "console": 8000}
+SERVICES = ("intake", "matching", "placement", "support")
+DEFAULT_PORTS = {"intake": 8001, "matching": 8002, "placement": 8003, "support": 8004, "console": 8000}
 # The web console for people: HTTP only (no consumer), its own database of accounts; not one of SERVICES.
 CONSOLE = "console"
 ENVIRONMENTS = ("development", "test", "production")
@@ -197,11 +197,12 @@ def load_settings(service: str, env: Mapping[str, str] | None = None) -> Setting
             raise ConfigError("JOBBRIDGE_SECRET must be at least 32 characters and not the development secret")
         if not pii_key:
             raise ConfigError("JOBBRIDGE_PII_KEY is required when JOBBRIDGE_ENV=production")
-        if pii_key == DEV_PII_KEY:
+        if DEV_PII_KEY in pii_key_list(pii_key):
             raise ConfigError("JOBBRIDGE_PII_KEY must not be the development key in production")
     secret = secret or DEV_SECRET
     pii_key = pii_key or DEV_PII_KEY
-    _check_fernet_key(pii_key)
+    for key in pii_key_list(pii_key):
+        _check_fernet_key(key)
 
     kafka = KafkaSettings(
         bootstrap_servers=_get(env, "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "127.0.0.1:9092",
@@ -307,6 +308,15 @@ def _limit_storage(env: Mapping[str, str]) -> str:
         raise ConfigError(f"JOBBRIDGE_RATE_LIMIT_STORAGE has {found}; expected one of "
                           f"{', '.join(s + '://' for s in _LIMIT_STORAGE_SCHEMES)}")
     return value
+
+
+def pii_key_list(value: str) -> list[str]:
+    """JOBBRIDGE_PII_KEY: one Fernet key, or several separated by commas during a rotation (the first is
+    current: it encrypts; the others only decrypt). See `jobbridge rotate-keys`."""
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError("JOBBRIDGE_PII_KEY holds no key")
+    return keys
 
 
 def _check_fernet_key(key: str) -> None:

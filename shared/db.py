@@ -50,6 +50,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Freed pages are overwritten with zeros: an erased or migrated value does not linger in the file.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -147,6 +149,8 @@ def platform_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
+        # The X-Request-ID of the request that recorded the event: sent as the `request_id` header.
+        sa.Column("request_id", sa.String(128), nullable=True),
         sa.Index("ix_outbox_unsent", "sent_at", "id"),
     )
     inbox = sa.Table(

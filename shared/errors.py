@@ -46,3 +46,10 @@ class Unprocessable(DomainError):
 class Unavailable(DomainError):
     status = 503
     code = "unavailable"
+
+
+class PreconditionFailed(DomainError):
+    """The request's If-Match names a version the resource is no longer at."""
+
+    status = 412
+    code = "precondition_failed"

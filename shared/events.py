@@ -28,7 +28,11 @@ TOPIC_EMPLOYERS = "jobbridge.employers"
 TOPIC_VACANCIES = "jobbridge.vacancies"
 TOPIC_REFERRALS = "jobbridge.referrals"
 TOPIC_PLACEMENTS = "jobbridge.placements"
-ALL_TOPICS = (TOPIC_WORKERS, TOPIC_EMPLOYERS, TOPIC_VACANCIES, TOPIC_REFERRALS, TOPIC_PLACEMENTS)
+TOPIC_TRAINING = "jobbridge.training"
+TOPIC_LOANS = "jobbridge.loans"
+TOPIC_ASSISTANCE = "jobbridge.assistance"
+ALL_TOPICS = (TOPIC_WORKERS, TOPIC_EMPLOYERS, TOPIC_VACANCIES, TOPIC_REFERRALS, TOPIC_PLACEMENTS,
+              TOPIC_TRAINING, TOPIC_LOANS, TOPIC_ASSISTANCE)
 
 
 def dlq_topic(group: str) -> str:
@@ -191,6 +195,72 @@ class ExportBatchUpdatedV1(_Payload):
     status = _Str(required=True)  # the batch's status after the change: departed | arrived | returned
 
 
+# --- support: training, micro-loans, one-to-one assistance (services/support, docs/decisions/0016) -----------
+LOAN_STATUSES = ("applied", "examined", "approved", "rejected", "disbursed", "closed")
+ASSISTANCE_KINDS = ("moral", "material", "financial", "policy", "skills", "job")
+
+
+class CourseOpenedV1(_Payload):
+    """A course as it is open for enrolment: sent when it is created and again (a higher version) when its
+    dates or capacity change, so a reader keeps the newest."""
+
+    course_id = _Str(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    title = _Str(required=True)
+    skill = _Str(required=True)
+    certificate = _Str(required=True)
+    occupation_code = _Str(allow_none=True, load_default=None)
+    region_code = _Str(required=True, validate=validate.Regexp(r"^\d{6}$"))
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    capacity = fields.Integer(required=True, validate=validate.Range(min=1))
+    enrolled = fields.Integer(load_default=0)
+    employer_id = _Str(allow_none=True, load_default=None)
+    hiring_commitment = fields.Integer(allow_none=True, load_default=None)
+
+
+class TrainingEnrolledV1(_Payload):
+    course_id = _Str(required=True)
+    enrolment_id = _Str(required=True)
+    worker_id = _Str(required=True)
+    enrolled = fields.Integer(required=True)  # enrolments of the course after this one
+    capacity = fields.Integer(required=True)
+
+
+class TrainingCompletedV1(_Payload):
+    """The end of one trainee's course. A pass carries the course's skill and certificate for the worker's
+    profile; the certificate's number stays in support."""
+
+    course_id = _Str(required=True)
+    enrolment_id = _Str(required=True)
+    worker_id = _Str(required=True)
+    passed = fields.Boolean(required=True)
+    skill = _Str(required=True)
+    certificate = _Str(allow_none=True, load_default=None)
+    completed_on = fields.Date(required=True)
+
+
+class LoanStatusChangedV1(_Payload):
+    """A micro-loan moved on. No amount: what a household borrows is personal data and stays in support."""
+
+    loan_id = _Str(required=True)
+    worker_id = _Str(required=True)
+    from_status = _Str(allow_none=True, load_default=None)
+    status = _Str(required=True, validate=validate.OneOf(LOAN_STATUSES))
+    reason_code = _Str(allow_none=True, load_default=None)
+
+
+class AssistanceRecordedV1(_Payload):
+    """One act of one-to-one help. No amount and no note: both stay in support."""
+
+    assistance_id = _Str(required=True)
+    worker_id = _Str(required=True)
+    unit_id = _Str(required=True)
+    kind = _Str(required=True, validate=validate.OneOf(ASSISTANCE_KINDS))
+    given_on = fields.Date(required=True)
+    placement_id = _Str(allow_none=True, load_default=None)
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -216,6 +286,12 @@ _TYPES: list[EventType] = [
     EventType("ExportBatchCreated", 1, TOPIC_PLACEMENTS, ExportBatchCreatedV1, "batch_id"),
     EventType("ExportIncomeRecorded", 1, TOPIC_PLACEMENTS, ExportIncomeRecordedV1, "batch_id"),
     EventType("ExportBatchUpdated", 1, TOPIC_PLACEMENTS, ExportBatchUpdatedV1, "batch_id"),
+    # Keyed by the course: a course's opening, enrolments and completions stay in order.
+    EventType("CourseOpened", 1, TOPIC_TRAINING, CourseOpenedV1, "course_id"),
+    EventType("TrainingEnrolled", 1, TOPIC_TRAINING, TrainingEnrolledV1, "course_id"),
+    EventType("TrainingCompleted", 1, TOPIC_TRAINING, TrainingCompletedV1, "course_id"),
+    EventType("LoanStatusChanged", 1, TOPIC_LOANS, LoanStatusChangedV1, "loan_id"),
+    EventType("AssistanceRecorded", 1, TOPIC_ASSISTANCE, AssistanceRecordedV1, "assistance_id"),
 ]
 EVENT_TYPES: dict[tuple[str, int], EventType] = {(t.name, t.version): t for t in _TYPES}
 LATEST: dict[str, EventType] = {}

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from apispec import BasePlugin
@@ -29,11 +30,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from werkzeug.routing import UUIDConverter
 
 import shared.ratelimit  # noqa: F401 - registers the `database://` rate-limit storage with `limits`
-from shared import logs, metrics
+from shared import logs, metrics, requestid
+from shared.apidoc import IF_MATCH_MAX, IF_MATCH_PATTERN, DocsPlugin, Op, add_error_examples
 from shared.auth import AuthError, Principal, verify_token
 from shared.config import Settings
 from shared.db import reading
 from shared.errors import DomainError
+from shared.idempotency import IdempotencyKeys
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +223,12 @@ class ServiceApp:
     import_endpoints: frozenset[str] = frozenset()
     # The engine of the service's database: the home of the rate-limit counters (`database://`).
     engine: sa.Engine | None = None
+    # Per endpoint: its summary in Chinese and English and an example body (shared/apidoc.py).
+    operations: Mapping[str, Op] = field(default_factory=dict)
+    # Endpoints answering a resource with a `version`: ETag on the answer, If-Match on its PATCH.
+    etag_endpoints: frozenset[str] = frozenset()
+    # The service's `idempotency_keys` table (shared/idempotency.py): Idempotency-Key on every POST that creates.
+    idempotency: sa.Table | None = None
 
 
 def _bearer(req) -> str | None:
@@ -251,11 +260,14 @@ def build_app(spec: ServiceApp) -> Flask:
     )
     app.json.ensure_ascii = False
     app.extensions["jobbridge"] = spec
-    api = JobbridgeApi(app, spec_kwargs={"extra_plugins": [ServerAnswersPlugin()]})
+    docs = DocsPlugin(spec.operations, etag_endpoints=spec.etag_endpoints)
+    api = JobbridgeApi(app, spec_kwargs={"extra_plugins": [ServerAnswersPlugin(), docs]})
     # In the app's context: bounds that come from the configuration (the page size) are documented as configured.
     with app.app_context():
         for blueprint in spec.blueprints:
             api.register_blueprint(blueprint)
+    add_error_examples(api.spec)
+    app.extensions["jobbridge_docs"] = docs
 
     @app.get("/healthz")
     def healthz():
@@ -275,6 +287,20 @@ def build_app(spec: ServiceApp) -> Flask:
     # Three steps, in this order, before every view: who is calling (a bad token is remembered, not answered
     # yet), the rate limits (keyed by the caller, so a flood of bad tokens is limited by address too), then
     # 401 or the policy's 403/404.
+    @app.before_request
+    def request_id():
+        g.request_id = requestid.accept(request.headers.get(requestid.HEADER))
+        g.request_id_token = requestid.current.set(g.request_id)
+
+    @app.teardown_request
+    def forget_request_id(_exc=None):
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            try:
+                requestid.current.reset(token)
+            except ValueError:  # created in another context (cannot happen with sync views): just clear it
+                requestid.current.set(None)
+
     @app.before_request
     def authenticate():
         g.started = time.perf_counter()
@@ -328,6 +354,33 @@ def build_app(spec: ServiceApp) -> Flask:
             return jsonify(error_body(404, "not_found", "not found")), 404
         return None
 
+    if spec.idempotency is not None:
+        if spec.engine is None:
+            raise ValueError("idempotency keys need the service's engine")
+        keys = IdempotencyKeys(spec.engine, spec.idempotency, secret=settings.pii_key, creating=docs.creating)
+        app.extensions["jobbridge_idempotency"] = keys
+
+        @app.before_request
+        def idempotency_key():
+            if g.principal is None or request.endpoint in PUBLIC_ENDPOINTS:
+                return None
+            return keys.begin(_rate_key())
+
+        app.after_request(keys.finish)
+
+    if spec.etag_endpoints:
+        @app.after_request
+        def entity_tag(response: Response) -> Response:
+            if request.endpoint in spec.etag_endpoints:
+                _etag(response)
+            return response
+
+    @app.after_request
+    def page_links(response: Response) -> Response:
+        if request.endpoint in docs.paged:
+            _page_links(response)
+        return response
+
     @app.after_request
     def record_metrics(response: Response) -> Response:
         endpoint = request.endpoint or "unmatched"
@@ -335,6 +388,7 @@ def build_app(spec: ServiceApp) -> Flask:
         metrics.HTTP_REQUESTS.labels(settings.service, request.method, endpoint, str(response.status_code)).inc()
         if started is not None:
             metrics.HTTP_LATENCY.labels(settings.service, endpoint).observe(time.perf_counter() - started)
+        response.headers[requestid.HEADER] = g.get("request_id") or requestid.accept(None)
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
@@ -426,6 +480,66 @@ class CallerLimits:
             if not allowed:
                 log.info("rate limit %s exceeded by %s", limit, identifiers[0])
                 raise RateLimited(self, limit, identifiers)
+
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([!#-~]*)"\s*')
+
+
+def if_match() -> frozenset[int] | None:
+    """The versions named by the request's If-Match: None without the header (or with `*`: any version).
+
+    A well-formed header naming no version this API issues (a weak tag, which never matches a strong
+    comparison, or a tag that is not a version) matches nothing: the change is refused with 412. A malformed
+    header is 400 naming it."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    if raw.strip() == "*":
+        return None
+    if not raw or len(raw) > IF_MATCH_MAX or not re.fullmatch(IF_MATCH_PATTERN, raw):
+        raise DomainError('the If-Match header must be "*" or a list of entity tags such as "3"',
+                          fields={"If-Match": ['must be "*" or entity tags such as "3"']})
+    versions = set()
+    for part in raw.split(","):
+        match = _ENTITY_TAG.fullmatch(part)
+        if match and not match.group(1) and match.group(2).isdigit() and len(match.group(2)) <= 18:
+            versions.add(int(match.group(2)))
+    return frozenset(versions)
+
+
+def _etag(response: Response) -> None:
+    """ETag: "<version>" on a 2xx JSON answer carrying a resource's integer `version`."""
+    if not (200 <= response.status_code < 300) or response.mimetype != "application/json" or "ETag" in response.headers:
+        return
+    body = response.get_json(silent=True)
+    version = body.get("version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        response.headers["ETag"] = f'"{version}"'
+
+
+def _page_links(response: Response) -> None:
+    """RFC 8288 Link (first, prev, next, last) on a 2xx page `{"items", "page", "per_page", "total"}`."""
+    if request.method != "GET" or response.status_code != 200 or response.mimetype != "application/json":
+        return
+    body = response.get_json(silent=True)
+    if not (isinstance(body, dict) and {"items", "page", "per_page", "total"} <= set(body)):
+        return
+    page, per_page, total = body["page"], body["per_page"], body["total"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (page, per_page, total)) or per_page < 1:
+        return
+    last = max(1, math.ceil(total / per_page))
+    targets = {"first": 1, "last": last}
+    if page > 1:
+        targets["prev"] = min(page - 1, last)
+    if page < last:
+        targets["next"] = page + 1
+    links = []
+    for rel in ("first", "prev", "next", "last"):
+        if rel in targets:
+            query = request.args.to_dict(flat=False)
+            query["page"] = [str(targets[rel])]
+            links.append(f'<{request.path}?{urlencode(query, doseq=True)}>; rel="{rel}"')
+    response.headers["Link"] = ", ".join(links)
 
 
 def _unauthorized(reason: str):

@@ -12,6 +12,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from shared.requestid import RequestIdFilter
+
 _ID_RE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 _PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
@@ -48,6 +50,8 @@ def configure(service: str, level: str = "INFO") -> None:
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    # Every line written while a request (or an event of one) is handled names its X-Request-ID.
+    handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(level)
     # kafka-python is chatty at INFO about every connection.

@@ -35,6 +35,9 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_SENT = Counter("jobbridge_outbox_sent_total", "Outbox rows acknowledged by the broker", ["service"])
 OUTBOX_BACKLOG = Gauge("jobbridge_outbox_backlog", "Outbox rows not yet acknowledged", ["service"], multiprocess_mode="max")
+OUTBOX_OLDEST_AGE = Gauge("jobbridge_outbox_oldest_unsent_seconds",
+                          "Age of the oldest outbox row not yet acknowledged (0 when none)", ["service"],
+                          multiprocess_mode="max")
 
 
 def render() -> tuple[bytes, str]:
@@ -49,3 +52,17 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def serve(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's metrics port is scraped from outside
+    """Serve /metrics of this service from a process with no web server of its own (the worker), on a thread."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = REGISTRY
+    if directory and os.path.isdir(directory):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    start_http_server(port, addr=host, registry=registry)

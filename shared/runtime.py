@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import logs
+from shared import health, logs, metrics
 from shared.bus.consumer import BulkHandler, EventConsumer, Handler
 from shared.bus.outbox import OutboxRelay
 from shared.config import Settings
@@ -75,11 +76,25 @@ def run_worker(
             bulk=bulk,
         )
         threads.append(guard("consumer", consumer.run))
+    # Liveness and readiness for the process supervisor (shared/health.py): the relay and the consumer beat,
+    # this thread writes the heartbeat file that `jobbridge worker-health` reads.
+    heartbeat = health.HeartbeatWriter(settings.service)
+    metrics_port = os.environ.get("JOBBRIDGE_METRICS_PORT", "").strip()
+    if metrics_port:
+        # The worker's own figures (consumer lag, dead letters, outbox backlog and age) for a scraper, when it
+        # does not share PROMETHEUS_MULTIPROC_DIR with the service's web processes (a container of its own).
+        metrics.serve(int(metrics_port))
+    for t in threads:
+        if t.name in ("relay", "consumer"):
+            health.register(t.name)
+    heartbeat.tick()
     for t in threads:
         t.start()
     log.info("worker running", extra={"relay": relay, "consume": consume, "topics": topics})
     while not stop.is_set():
+        heartbeat.tick()
         stop.wait(0.5)
+    heartbeat.close()
     for t in threads:
         t.join(timeout=30)
     log.info("worker stopped")

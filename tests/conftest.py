@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.devstack import Stack
+from support import base_env  # noqa: F401 - the fixtures below and other test folders use it
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -99,24 +100,11 @@ def broker(tmp_path_factory):
     stack.stop()
 
 
-def base_env(bootstrap: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update({
-        "JOBBRIDGE_ENV": "test",
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "JOBBRIDGE_LOG_LEVEL": "INFO",
-        "JOBBRIDGE_RETRAIN_AFTER_OUTCOMES": "50",
-        "JOBBRIDGE_RATE_LIMIT_WRITES": "100000/minute",
-        "JOBBRIDGE_RATE_LIMIT_IMPORTS": "1000/minute",
-    })
-    return env
-
-
 @pytest.fixture(scope="session")
 def stack(broker, databases, tmp_path_factory):
-    """The three services (gunicorn + worker each) on free ports, against the session's broker and databases."""
+    """The four services (gunicorn + worker each) on free ports, against the session's broker and databases."""
     env = base_env(broker)
-    for service in ("intake", "matching", "placement"):
+    for service in ("intake", "matching", "placement", "support"):
         env[f"{service.upper()}_DATABASE_URL"] = databases.url(service)
     running = Stack(data_dir=tmp_path_factory.mktemp("stack"), env=env, bootstrap=broker)
     try:
@@ -128,6 +116,24 @@ def stack(broker, databases, tmp_path_factory):
         raise
     yield running
     running.stop()
+
+
+# --- the run's seed: in the header and beside every failure, so that a failing run can be repeated -----------
+
+def pytest_report_header(config):
+    from support import SEED
+
+    return f"random seed: {SEED} (repeat with JOBBRIDGE_TEST_SEED={SEED})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        from support import SEED
+
+        report.sections.append(("random seed", f"JOBBRIDGE_TEST_SEED={SEED}"))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.intake.adapters.tables import audit_log, employers, outbox, vacancies, workers
+from services.intake.adapters.tables import audit_log, employers, idempotency_keys, outbox, vacancies, workers
 from services.intake.bootstrap import Container
 from services.intake.domain.identity import (
     age_on,
@@ -21,12 +21,13 @@ from services.intake.domain.identity import (
     validate_mobile,
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared import idempotency
 from shared.auth import Principal
 from shared.bus.outbox import record
 from shared.db import reading
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shared.events import Envelope, make_event
-from shared.pii import mask_name, mask_national_id, mask_phone
+from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from shared.events import TOPIC_WORKERS, Envelope, make_event
+from shared.pii import age_band, mask_phone, mask_worker
 
 PRODUCER = "intake"
 
@@ -70,9 +71,21 @@ _VACANCY_BY_ID = sa.select(vacancies).where(vacancies.c.id == sa.bindparam("vaca
 _UPDATE_WORKER = workers.update().where(workers.c.id == sa.bindparam("b_id"))
 _UPDATE_WORKER_VERSION = workers.update().where(workers.c.id == sa.bindparam("b_id"),
                                                 workers.c.version == sa.bindparam("b_version"))
+_DELETE_SENT_WORKER_EVENTS = outbox.delete().where(
+    outbox.c.topic == TOPIC_WORKERS, outbox.c.key == sa.bindparam("worker_id"), outbox.c.sent_at.is_not(None))
 _UPDATE_VACANCY = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"))
+_UPDATE_VACANCY_VERSION = vacancies.update().where(vacancies.c.id == sa.bindparam("b_id"),
+                                                  vacancies.c.version == sa.bindparam("b_version"))
 _VACANCY_OWNER = sa.select(vacancies.c.employer_id, vacancies.c.region_code, vacancies.c.vacancy_type).where(
     vacancies.c.id == sa.bindparam("vacancy_id"))
+
+
+def _check_version(version: int, if_match: frozenset[int] | None) -> None:
+    """412 unless the resource is at one of the versions the caller's If-Match names."""
+    if if_match is not None and version not in if_match:
+        raise PreconditionFailed("the resource was changed since it was read; read it again",
+                                 fields={"If-Match": [f"does not match the current version {version}"
+                                                      if version >= 0 else "does not match the current version"]})
 
 
 def audit(session: Executor, actor: Principal | None, *, action: str, resource: str, resource_id: str | None,
@@ -82,6 +95,17 @@ def audit(session: Executor, actor: Principal | None, *, action: str, resource: 
         "at": _now(), "actor": actor.sub if actor else "system", "role": actor.role if actor else "system",
         "action": action, "resource": resource, "resource_id": resource_id, "remote_addr": remote_addr,
         "detail": detail})
+
+
+def _id_facts(national_id: str | None) -> tuple[date, str] | None:
+    """(birth date, gender) as the resident ID says, for a full reader; None for an erased worker."""
+    if not national_id or len(national_id) != 18:
+        return None
+    try:
+        born = date(int(national_id[6:10]), int(national_id[10:12]), int(national_id[12:14]))
+    except ValueError:
+        return None
+    return born, ("male" if int(national_id[16]) % 2 else "female")
 
 
 def worker_state(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,7 +202,9 @@ class IntakeService:
             "version": 1,
             "national_id_hash": self.vault.lookup_hash(nid.normalised),
             "national_id_enc": self.vault.encrypt(nid.normalised),
-            "birth_date": nid.birth_date,
+            # Only the year of birth is kept in clear (with the gender: the 4050 rule needs both); the full date
+            # is inside the encrypted ID.
+            "birth_year": nid.birth_date.year,
             "gender": nid.gender,
             "age": age,
             "is_4050": is_4050(gender=nid.gender, age=age, female_age=self.settings.age_4050_female,
@@ -192,6 +218,21 @@ class IntakeService:
             "updated_at": now,
         }
 
+    def _refuse_if_registered_under_older_key(self, national_id: str) -> None:
+        """During a key rotation a worker stored before it has its hash under an older key: look for that too."""
+        existing = self._registered_under_older_key(national_id)
+        if existing is not None:
+            raise DuplicateWorker("a worker with this national ID is registered already",
+                                  fields={"national_id": ["already registered"]}, extra={"worker_id": existing})
+
+    def _registered_under_older_key(self, national_id: str) -> str | None:
+        with reading(self.c.factory) as session:
+            for older in self.vault.older_hashes(national_id.strip().upper()):
+                existing = self._existing_worker_id(session, older)
+                if existing is not None:
+                    return existing
+        return None
+
     def _existing_worker_id(self, session: Executor, national_id_hash: str) -> str | None:
         return session.execute(_WORKER_ID_BY_HASH, {"national_id_hash": national_id_hash}).scalar_one_or_none()
 
@@ -202,6 +243,8 @@ class IntakeService:
             raise Forbidden("this caseworker may not register workers in that region",
                             fields={"region_code": ["outside the caller's regions"]})
         values = self._prepare_worker(data, today=date.today(), plain=plain)
+        if self.vault.rotating:
+            self._refuse_if_registered_under_older_key(data["national_id"])
         try:
             # The duplicate check is the unique index on the keyed hash: the insert of an ID registered already
             # fails (before the event and the audit row are written) and the transaction is rolled back. Asking
@@ -253,36 +296,42 @@ class IntakeService:
         national_id = plain["national_id"] if "national_id" in plain else self.vault.decrypt(row["national_id_enc"])
         name = plain["name"] if "name" in plain else self.vault.decrypt(row["name_enc"])
         phone = plain["phone"] if "phone" in plain else self.vault.decrypt(row["phone_enc"])
+        # The birth date and gender are not stored in clear: they are read from the (decrypted) ID when a full
+        # reader asks (docs/privacy.md).
+        born = _id_facts(national_id)
         out = {
             "worker_id": row["id"],
             "version": row["version"],
-            "national_id": national_id if full else mask_national_id(national_id),
-            "name": name if full else mask_name(name),
-            "phone": phone if full else mask_phone(phone),
-            "birth_date": row["birth_date"] if full else None,
-            "gender": row["gender"] if full else None,
-            "pii_masked": not full,
+            "national_id": national_id,
+            "name": name,
+            "phone": phone,
+            "birth_date": born[0] if born else None,
+            "gender": born[1] if born else row.get("gender"),
+            "pii_masked": False,
         }
         for key in ("age", "is_4050", "region_code", "skills", "certificates", "education", "experience_years",
                     "desired_occupations", "desired_wage_min", "willing_to_relocate", "target_regions", "status",
                     "registered_at", "updated_at"):
             out[key] = row[key]
-        # Hardship is sensitive: only those who may see personal data see it.
-        out["hardship"] = list(row["hardship"]) if full else []
-        return out
+        out["age_band"] = age_band(row["age"])
+        out["hardship"] = list(row["hardship"])
+        return out if full else mask_worker(out)
 
     def update_worker(self, worker_id: str, data: Mapping[str, Any], *, actor: Principal,
-                      remote_addr: str | None = None) -> dict:
+                      remote_addr: str | None = None, if_match: frozenset[int] | None = None) -> dict:
+        """`if_match`: the versions the caller read (If-Match); None changes whatever the version is."""
         if "region_code" in data and not actor.covers_region(data["region_code"]):
             raise Forbidden("the new region is outside the caller's regions",
                             fields={"region_code": ["outside the caller's regions"]})
         with self._writing() as session:
             row = self.load_worker(session, worker_id)
+            _check_version(row["version"], if_match)
             changes = self._worker_columns(data)
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
             result = session.execute(_UPDATE_WORKER_VERSION, {**changes, "b_id": worker_id, "b_version": row["version"]})
             if result.rowcount != 1:
+                _check_version(-1, if_match)
                 raise Conflict("the worker was changed meanwhile; try again")
             row.update(changes)
             _event(session, "WorkerUpdated", worker_state(row))
@@ -296,11 +345,16 @@ class IntakeService:
             row = self.load_worker(session, worker_id)
             version = row["version"] + 1
             session.execute(_UPDATE_WORKER, dict(
-                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_date=None,
+                national_id_hash=None, national_id_enc=None, name_enc=None, phone_enc=None, birth_year=None,
                 gender=None, skills=[], certificates=[], desired_occupations=[], target_regions=[],
                 desired_wage_min=None, education=None, experience_years=0, status="erased", version=version,
                 erased_at=_now(), updated_at=_now(), b_id=worker_id))
+            # The worker's earlier events, kept in the outbox to refill a broker that lost its data, carry its free
+            # text: those already sent go (a refill then brings WorkerErased alone, which every consumer takes).
+            session.execute(_DELETE_SENT_WORKER_EVENTS, {"worker_id": worker_id})
             _event(session, "WorkerErased", {"worker_id": worker_id, "version": version})
+            # A stored answer to a retried registration holds the personal data (encrypted): gone too.
+            idempotency.forget(session, idempotency_keys, worker_id)
             audit(session, actor, action="erase", resource="worker", resource_id=worker_id, remote_addr=remote_addr)
 
     def list_workers(self, query: Mapping[str, Any], *, actor: Principal, remote_addr: str | None = None) -> dict:
@@ -442,12 +496,14 @@ class IntakeService:
         return dict(row) if row else None
 
     def update_vacancy(self, vacancy_id: str, data: Mapping[str, Any], *, actor: Principal,
-                       remote_addr: str | None = None) -> dict:
+                       remote_addr: str | None = None, if_match: frozenset[int] | None = None) -> dict:
+        """`if_match`: the versions the caller read (If-Match); None changes whatever the version is."""
         with self._writing() as session:
             row = session.execute(_VACANCY_BY_ID, {"vacancy_id": vacancy_id}).mappings().first()
             if row is None:
                 raise NotFound("vacancy not found")
             row = dict(row)
+            _check_version(row["version"], if_match)
             if row["status"] != "open":
                 raise Conflict("a closed vacancy cannot be changed", fields={"status": ["closed"]})
             changes = self._vacancy_columns(data)
@@ -457,7 +513,11 @@ class IntakeService:
                 raise Unprocessable("wage range is inconsistent", fields={"wage_max": ["must not be below wage_min"]})
             changes["version"] = row["version"] + 1
             changes["updated_at"] = _now()
-            session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
+            if if_match is None:
+                session.execute(_UPDATE_VACANCY, {**changes, "b_id": vacancy_id})
+            elif session.execute(_UPDATE_VACANCY_VERSION, {**changes, "b_id": vacancy_id,
+                                                           "b_version": row["version"]}).rowcount != 1:
+                _check_version(-1, if_match)  # changed since it was read in this transaction
             row.update(changes)
             _event(session, "VacancyUpdated", vacancy_state(row))
             audit(session, actor, action="update", resource="vacancy", resource_id=vacancy_id, remote_addr=remote_addr)
@@ -556,6 +616,12 @@ def import_workers(service: IntakeService, rows, *, actor: Principal, consent_al
                                "errors": {"region_code": ["outside the caller's regions"]}}
             continue
         values = service._prepare_worker(data, today=today)
+        if service.vault.rotating:
+            existing = service._registered_under_older_key(data["national_id"])
+            if existing is not None:
+                results[number] = {"row": number, "status": "duplicate", "worker_id": existing,
+                                   "errors": {"national_id": ["already registered"]}}
+                continue
         earlier = first_row_of.get(values["national_id_hash"])
         if earlier is not None:
             results[number] = {"row": number, "status": "duplicate", "worker_id": None,

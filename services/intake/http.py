@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, request
-from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 
 from services.intake import bootstrap
-from services.intake.adapters.tables import audit_log
+from services.intake.adapters.tables import audit_log, idempotency_keys
 from services.intake.handlers import IntakeService
 from services.intake.handlers import import_workers as run_import
-from services.intake.importer import UnreadableFile, read_rows
+from services.intake.importer import FileTooLarge, UnreadableFile, read_rows
 from services.intake.policy import build_policy
 from services.intake.schemas import (
     CloseSchema,
@@ -28,14 +27,16 @@ from services.intake.schemas import (
     WorkerSchema,
     WorkerUpdateSchema,
 )
+from shared.apidoc import Blueprint, Op
 from shared.config import Settings
-from shared.errors import InvalidInput
+from shared.errors import DomainError, InvalidInput
 from shared.http import (
     AuditEntrySchema,
     AuditQuerySchema,
     ServiceApp,
     basic_readiness,
     build_app,
+    if_match,
     list_audit_entries,
     principal,
     settings_or_exit,
@@ -47,6 +48,38 @@ workers_bp = Blueprint("workers", __name__, description="Job seekers")
 employers_bp = Blueprint("employers", __name__, description="Employers")
 vacancies_bp = Blueprint("vacancies", __name__, description="Vacancies")
 audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
+
+
+W = "9b2f5c1e-3d4a-4f6b-8c7d-1e2f3a4b5c6d"  # example ids in the document
+E = "4c3b2a19-0817-4f6e-9d5c-4b3a29180706"
+
+OPERATIONS = {
+    "workers.create_worker": Op("登记求职者", "Register a job seeker", {
+        "national_id": "410923198005170014", "name": "李建国", "phone": "13812345678", "region_code": "410923",
+        "skills": ["电焊"], "certificates": ["焊工证"], "education": "junior_middle", "experience_years": 5,
+        "desired_occupations": ["电焊工"], "desired_wage_min": 3000, "willing_to_relocate": False,
+        "target_regions": [], "hardship": ["laid_off"], "consent": {"data_processing": True}}),
+    "workers.list_workers": Op("查询求职者", "List job seekers"),
+    "workers.get_worker": Op("查看求职者", "Get a job seeker"),
+    "workers.update_worker": Op("修改求职者信息", "Change a job seeker",
+                                {"skills": ["电焊", "气割"], "desired_wage_min": 3500}),
+    "workers.erase_worker": Op("删除求职者个人信息", "Erase a job seeker's personal data"),
+    "workers.import_workers": Op("批量导入求职者", "Import job seekers from a file"),
+    "employers.create_employer": Op("登记用人单位", "Register an employer", {
+        "name": "濮阳市鑫达机械有限公司", "credit_code": "91410923MA40K5XQ0U", "region_code": "410923",
+        "contact_phone": "13912345678"}),
+    "employers.get_employer": Op("查看用人单位", "Get an employer"),
+    "vacancies.create_vacancy": Op("发布岗位", "Post a vacancy", {
+        "employer_id": E, "title": "电焊工", "occupation": "焊工", "required_skills": ["电焊"],
+        "preferred_skills": [], "required_certificates": [], "region_code": "410923", "wage_min": 3500,
+        "wage_max": 6000, "headcount": 3, "vacancy_type": "regular", "accommodation": False,
+        "open_until": "2027-06-30"}),
+    "vacancies.list_vacancies": Op("查询岗位", "List vacancies"),
+    "vacancies.get_vacancy": Op("查看岗位", "Get a vacancy"),
+    "vacancies.update_vacancy": Op("修改岗位", "Change a vacancy", {"headcount": 5, "wage_max": 6500}),
+    "vacancies.close_vacancy": Op("关闭岗位", "Close a vacancy", {"reason": "filled"}),
+    "audit.list_audit": Op("查看审计日志", "Read the audit log"),
+}
 
 
 def svc() -> IntakeService:
@@ -89,7 +122,9 @@ def get_worker(worker_id):
 @workers_bp.arguments(WorkerUpdateSchema())
 @workers_bp.response(200, WorkerSchema)
 def update_worker(data, worker_id):
-    return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr())
+    """With `If-Match: "<version>"` (the ETag read before) the change is made only at that version, else 412;
+    without it the change is made whatever the version."""
+    return svc().update_worker(worker_id, data, actor=principal(), remote_addr=_addr(), if_match=if_match())
 
 
 @workers_bp.route("/workers/<id:worker_id>", methods=["DELETE"])
@@ -100,28 +135,39 @@ def erase_worker(worker_id):
     return ""
 
 
-class ImportFormSchema(Schema):
+class UploadTooLarge(DomainError):
+    """An upload that unpacks or reads past the import's limits (a compressed bomb, a giant cell)."""
+
+    status = 413
+    code = "too_large"
+
+
+class ImportUploadSchema(Schema):
+    """One multipart/form-data body: the file and the consent flag beside it."""
+
+    class Meta:
+        unknown = RAISE
+
+    # An upload is a FileStorage, which has no len(): emptiness is checked on its bytes in the view.
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
+                                               "description": "a CSV (UTF-8 or GBK) or XLSX file"})
     consent = fields.Boolean(load_default=False, metadata={
         "description": "true: the caseworker holds signed consent forms for every row without a consent column"})
 
 
-class ImportFileSchema(Schema):
-    # An upload is a FileStorage, which has no len(): emptiness is checked on its bytes in the view.
-    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
-
-
 @workers_bp.route("/workers/import", methods=["POST"])
-@workers_bp.arguments(ImportFormSchema(), location="form")
-@workers_bp.arguments(ImportFileSchema(), location="files")
+@workers_bp.arguments(ImportUploadSchema(), location="files", unknown=RAISE)
 @workers_bp.response(200, ImportResultSchema)
-def import_workers(form, files):
+def import_workers(form):
     """Bulk registration from a CSV (UTF-8 or GBK) or XLSX file; every row is answered."""
-    upload = files["file"]
+    upload = form["file"]
     data = upload.read()
     if not data:
         raise InvalidInput("the file is empty", fields={"file": ["empty"]})
     try:
         rows = list(read_rows(upload.filename or "", data))
+    except FileTooLarge as exc:
+        raise UploadTooLarge(str(exc), fields={"file": [str(exc)]}) from None
     except UnreadableFile as exc:
         raise InvalidInput(str(exc), fields={"file": [str(exc)]}) from None
     return run_import(svc(), rows, actor=principal(), consent_all=form["consent"], remote_addr=_addr())
@@ -166,7 +212,9 @@ def get_vacancy(vacancy_id):
 @vacancies_bp.arguments(VacancyUpdateSchema())
 @vacancies_bp.response(200, VacancySchema)
 def update_vacancy(data, vacancy_id):
-    return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr())
+    """With `If-Match: "<version>"` (the ETag read before) the change is made only at that version, else 412;
+    without it the change is made whatever the version."""
+    return svc().update_vacancy(vacancy_id, data, actor=principal(), remote_addr=_addr(), if_match=if_match())
 
 
 @vacancies_bp.route("/vacancies/<id:vacancy_id>/close", methods=["POST"])
@@ -199,6 +247,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         readiness=readiness,
         import_endpoints=frozenset({"workers.import_workers"}),
         engine=container.engine,
+        operations=OPERATIONS,
+        idempotency=idempotency_keys,
+        etag_endpoints=frozenset({"workers.create_worker", "workers.get_worker", "workers.update_worker",
+                                  "vacancies.create_vacancy", "vacancies.get_vacancy", "vacancies.update_vacancy",
+                                  "vacancies.close_vacancy"}),
     ))
     app.extensions["intake"] = service
     return app

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 
 from services.intake.domain.normalise import normalise_text, split_terms
 
 MAX_IMPORT_ROWS = 20_000
+
+# Hostile files: what an upload may unpack to, checked on the archive's directory before anything is parsed.
+# A 1 MiB workbook of 20,000 real rows unpacks to about 15 MiB; a bomb's one cell to hundreds of MiB. Python's
+# zipfile never inflates an entry past the size its directory declares, so the declared sizes bound the memory.
+MAX_XLSX_ENTRIES = 200
+MAX_XLSX_INFLATED = 48 * 1024 * 1024        # all entries together
+MAX_XLSX_RATIO = 100                         # inflated / compressed, for entries over RATIO_FLOOR
+RATIO_FLOOR = 1024 * 1024
+MAX_CELL_CHARS = 2_000                       # the longest cell of a row (30 terms of 40 characters fit)
+MAX_TEXT_RUN_BYTES = 4 * MAX_CELL_CHARS * 4  # the longest text between two XML tags (UTF-8, entities)
+_LONG_RUN = re.compile(rb"[^<>]{%d,}" % (MAX_TEXT_RUN_BYTES + 1))
 
 # Column headers a bureau uses, mapped onto the API's field names.
 HEADERS = {
@@ -43,6 +55,10 @@ NO = {"否", "no", "n", "false", "0", "不愿意", "不同意", ""}
 
 class UnreadableFile(ValueError):
     pass
+
+
+class FileTooLarge(UnreadableFile):
+    """The file unpacks (or would be read) past a limit: answered 413 with the limit it broke."""
 
 
 def _header_map(headers: list[str]) -> dict[int, str]:
@@ -147,6 +163,10 @@ def _bodies(numbered_cells: Iterator[tuple[int, list]]) -> Iterator[tuple[int, d
             except UnreadableFile:
                 pass
             continue
+        for column, cell in enumerate(cells, start=1):
+            if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+                raise FileTooLarge(f"row {number}, column {column}: a cell of {len(cell)} characters, more than "
+                                   f"{MAX_CELL_CHARS}")
         data_rows += 1
         if data_rows > MAX_IMPORT_ROWS:
             raise UnreadableFile(f"more than {MAX_IMPORT_ROWS} rows: split the file")
@@ -166,9 +186,47 @@ def _csv_cells(data: bytes) -> Iterator[tuple[int, list]]:
         raise UnreadableFile(f"not a readable CSV (line {reader.line_num}: {exc})") from None
 
 
+def check_archive(data: bytes) -> None:
+    """Refuse a workbook whose archive unpacks past the limits, before openpyxl reads a byte of it: the entry
+    count, every entry's declared size and ratio, and the longest run of text between two XML tags (a cell),
+    scanned in chunks so that the scan itself holds no more than one chunk."""
+    import zipfile
+
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+        entries = book.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise UnreadableFile("not a readable XLSX workbook") from None
+    if len(entries) > MAX_XLSX_ENTRIES:
+        raise FileTooLarge(f"the workbook holds {len(entries)} parts, more than {MAX_XLSX_ENTRIES}")
+    total = sum(e.file_size for e in entries)
+    if total > MAX_XLSX_INFLATED:
+        raise FileTooLarge(f"the workbook unpacks to {total / 2**20:.0f} MiB, more than "
+                           f"{MAX_XLSX_INFLATED // 2**20} MiB (a compressed bomb or a file to split)")
+    for e in entries:
+        if e.file_size > RATIO_FLOOR and e.file_size > MAX_XLSX_RATIO * max(e.compress_size, 1):
+            raise FileTooLarge(f"part {e.filename} inflates {e.file_size // max(e.compress_size, 1)} times, more "
+                               f"than {MAX_XLSX_RATIO} (a compressed bomb)")
+    for e in entries:
+        if not e.filename.endswith(".xml"):
+            continue
+        carry = 0  # the run of text at the end of the previous chunk, which the next one may continue
+        try:
+            with book.open(e) as part:
+                while chunk := part.read(256 * 1024):
+                    first = min((i for i in (chunk.find(b"<"), chunk.find(b">")) if i >= 0), default=len(chunk))
+                    if carry + first > MAX_TEXT_RUN_BYTES or _LONG_RUN.search(chunk):
+                        raise FileTooLarge(f"a cell in {e.filename} is longer than {MAX_CELL_CHARS} characters")
+                    last = max(chunk.rfind(b"<"), chunk.rfind(b">"))
+                    carry = carry + len(chunk) if last < 0 else len(chunk) - last - 1
+        except zipfile.BadZipFile:
+            raise UnreadableFile(f"part {e.filename} of the workbook is damaged") from None
+
+
 def _xlsx_cells(data: bytes) -> Iterator[tuple[int, list]]:
     from openpyxl import load_workbook
 
+    check_archive(data)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken file

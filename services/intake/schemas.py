@@ -18,9 +18,11 @@ from services.intake.domain.identity import (
     validate_mobile,
 )
 from services.intake.domain.normalise import normalise_terms, normalise_text
+from shared.apidoc import DIGITS, Pattern
 from shared.events import EDUCATION, HARDSHIP, VACANCY_TYPES
 from shared.http import Bounded
 from shared.http import per_page as per_page_field
+from shared.pii import personal_data_in, screen_message
 from shared.regions import PROVINCE_PREFIXES, is_county, is_known_region
 
 MAX_TERMS = 30
@@ -110,6 +112,19 @@ class WholeNumber(fields.Integer):
 # The raw list is bounded too (twice the normalised maximum: blanks and repeats are dropped before counting).
 Terms = lambda **kw: fields.List(Text(validate=validate.Length(max=200)), validate=Bounded(  # noqa: E731
     _terms, 2 * MAX_TERMS, error=f"at most {MAX_TERMS} terms are allowed"), **kw)
+
+
+def _screened(value: list[str]) -> None:
+    """A worker's free text goes into events and read models that masked roles see: no ID, phone or e-mail."""
+    for term in value or ():
+        found = personal_data_in(term) if isinstance(term, str) else None
+        if found:
+            raise ValidationError(screen_message(found))
+
+
+# A worker's terms: as Terms, and screened for personal data (a vacancy's text may hold the employer's contact).
+WorkerTerms = lambda **kw: fields.List(Text(validate=validate.Length(max=200)), validate=[Bounded(  # noqa: E731
+    _terms, 2 * MAX_TERMS, error=f"at most {MAX_TERMS} terms are allowed"), _screened], **kw)
 CODE_ERROR = "must be a 6-digit GB/T 2260 code"
 Wage = lambda **kw: WholeNumber(validate=validate.Range(min=0, max=1_000_000), **kw)  # noqa: E731
 
@@ -123,11 +138,11 @@ class WorkerCreateSchema(Strict):
     name = Text(required=True, validate=_text(50))
     phone = Text(required=True, validate=[validate.Length(max=30), _domain(validate_mobile)])
     region_code = Text(required=True, validate=Bounded(_county, 6, error=CODE_ERROR))
-    skills = Terms(load_default=list)
-    certificates = Terms(load_default=list)
+    skills = WorkerTerms(load_default=list)
+    certificates = WorkerTerms(load_default=list)
     education = Text(load_default=None, allow_none=True, validate=validate.OneOf(EDUCATION))
     experience_years = fields.Float(load_default=0, validate=validate.Range(min=0, max=60))
-    desired_occupations = Terms(load_default=list)
+    desired_occupations = WorkerTerms(load_default=list)
     desired_wage_min = Wage(load_default=None, allow_none=True)
     willing_to_relocate = fields.Boolean(load_default=False)
     target_regions = fields.List(Text(validate=Bounded(_region, 6, error=CODE_ERROR)), load_default=list, validate=validate.Length(max=20))
@@ -141,11 +156,11 @@ class WorkerUpdateSchema(Strict):
     name = Text(validate=_text(50))
     phone = Text(validate=[validate.Length(max=30), _domain(validate_mobile)])
     region_code = Text(validate=Bounded(_county, 6, error=CODE_ERROR))
-    skills = Terms()
-    certificates = Terms()
+    skills = WorkerTerms()
+    certificates = WorkerTerms()
     education = Text(allow_none=True, validate=validate.OneOf(EDUCATION))
     experience_years = fields.Float(validate=validate.Range(min=0, max=60))
-    desired_occupations = Terms()
+    desired_occupations = WorkerTerms()
     desired_wage_min = Wage(allow_none=True)
     willing_to_relocate = fields.Boolean()
     target_regions = fields.List(Text(validate=Bounded(_region, 6, error=CODE_ERROR)), validate=validate.Length(max=20))
@@ -166,6 +181,7 @@ class WorkerSchema(Schema):
     birth_date = fields.Date(allow_none=True)
     gender = fields.String(allow_none=True)
     age = fields.Integer(allow_none=True)
+    age_band = fields.String(allow_none=True, metadata={"description": "ten-year band, e.g. 40-49 (masked readers see this, not the age)"})
     is_4050 = fields.Boolean()
     region_code = fields.String()
     skills = fields.List(fields.String())
@@ -184,7 +200,7 @@ class WorkerSchema(Schema):
 
 
 class WorkerQuerySchema(Strict):
-    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    region = Text(validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")])
     skill = Text(validate=validate.Length(min=1, max=MAX_TERM_LEN))
     is_4050 = fields.Boolean()
     status = Text(validate=validate.OneOf(("active", "placed", "erased")))
@@ -288,7 +304,7 @@ class VacancySchema(Schema):
 
 
 class VacancyQuerySchema(Strict):
-    region = Text(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    region = Text(validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")])
     type = Text(validate=validate.OneOf(VACANCY_TYPES))
     status = Text(validate=validate.OneOf(("open", "closed")))
     employer_id = Text(validate=validate.Length(max=36))

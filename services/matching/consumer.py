@@ -1,5 +1,5 @@
 """Matching's worker process: read models from intake's events, open referrals and outcomes from placement's,
-automatic retraining after enough new outcomes, and the outbox relay.
+upcoming courses from support's, automatic retraining after enough new outcomes, and the outbox relay.
 
 Every change that alters what the index ranks is also written to `m_changes`, which the web processes tail
 to keep their in-memory index current (an event is rankable well within a second).
@@ -16,7 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.matching import bootstrap
-from services.matching.adapters.tables import changes, inbox, outbox, outcomes, referrals, vacancies, workers
+from services.matching.adapters.tables import (
+    changes,
+    courses,
+    inbox,
+    outbox,
+    outcomes,
+    referrals,
+    vacancies,
+    workers,
+)
+from services.matching.courses import course_term_key
 from services.matching.profiles import (
     pair_feature_dict,
     vacancy_profile_from_event,
@@ -24,13 +34,20 @@ from services.matching.profiles import (
 )
 from shared.config import Settings, load_settings
 from shared.db import insert_or_update
-from shared.events import TOPIC_PLACEMENTS, TOPIC_REFERRALS, TOPIC_VACANCIES, TOPIC_WORKERS, Envelope
+from shared.events import (
+    TOPIC_PLACEMENTS,
+    TOPIC_REFERRALS,
+    TOPIC_TRAINING,
+    TOPIC_VACANCIES,
+    TOPIC_WORKERS,
+    Envelope,
+)
 from shared.runtime import run_worker
 
 log = logging.getLogger(__name__)
 # The bureau's synonym file, set once by main(): features must be computed as the web processes compute them.
 _SYNONYMS: list[str | None] = [None]
-TOPICS = [TOPIC_WORKERS, TOPIC_VACANCIES, TOPIC_REFERRALS, TOPIC_PLACEMENTS]
+TOPICS = [TOPIC_WORKERS, TOPIC_VACANCIES, TOPIC_REFERRALS, TOPIC_PLACEMENTS, TOPIC_TRAINING]
 
 # Placement's rejection reasons mapped onto what the model's training understands as "not about the match".
 REJECTION_REASONS = {
@@ -166,6 +183,27 @@ def _record_outcome(session: Session, event: Envelope, *, worker_id: str, vacanc
                                              kind=kind, reason=reason, features=features, at=_now()))
 
 
+def _upsert_course(session: Session, p: dict) -> None:
+    row = session.execute(sa.select(courses.c.version, courses.c.enrolled).where(courses.c.course_id == p["course_id"])
+                          .with_for_update()).first()
+    if row is not None and row.version >= p["version"]:
+        return
+    values = {"version": p["version"], "title": p["title"], "skill_key": course_term_key(p["skill"]),
+              "certificate_key": course_term_key(p["certificate"]), "region_code": p["region_code"],
+              "starts_on": p["starts_on"], "capacity": p["capacity"],
+              "enrolled": max(p.get("enrolled") or 0, row.enrolled if row is not None else 0)}
+    if row is None:
+        session.execute(courses.insert().values(course_id=p["course_id"], **values))
+    else:
+        session.execute(courses.update().where(courses.c.course_id == p["course_id"]).values(**values))
+
+
+def _course_enrolled(session: Session, p: dict) -> None:
+    # Enrolments only grow: the highest count seen wins, whatever order the events came in.
+    session.execute(courses.update().where(courses.c.course_id == p["course_id"], courses.c.enrolled < p["enrolled"])
+                    .values(enrolled=p["enrolled"]))
+
+
 def handle(session: Session, event: Envelope) -> None:
     t, p = event.event_type, event.payload
     if t in ("WorkerRegistered", "WorkerUpdated"):
@@ -194,6 +232,10 @@ def handle(session: Session, event: Envelope) -> None:
                             reason=reason if status == "rejected" else None, features=None)
     elif t == "PlacementRecorded":
         _bump_vacancy(session, p.get("vacancy_id"), filled=1)
+    elif t == "CourseOpened":
+        _upsert_course(session, p)
+    elif t == "TrainingEnrolled":
+        _course_enrolled(session, p)
     elif t == "FollowUpRecorded":
         if p["month"] in (3, 6) or not p["employed"]:
             kind = f"retained_{p['month']}" if p["employed"] else "left"

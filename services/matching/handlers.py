@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from services.matching.adapters.tables import audit_log, changes, models, outcomes, vacancies, workers
 from services.matching.bootstrap import Container
+from services.matching.courses import attach_courses, missing_terms, upcoming_courses
 from services.matching.domain.index import MatchIndex, UnknownVacancy, UnknownWorker
 from services.matching.domain.ranker import (
     DEFAULT_HARDSHIP_BOOST,
@@ -181,9 +182,20 @@ class MatchingService:
             if self.worker_scope(worker_id) is None:
                 raise NotFound("worker not found") from None
             items = []  # known but not active (placed): nothing to propose
-        return {"worker_id": worker_id, "model_version": self._model_version,
-                "items": [_item(s, rank, "vacancy_id", hide_priority=_hides_priority(actor))
-                          for rank, s in enumerate(items, start=1)]}
+        out = [_item(s, rank, "vacancy_id", hide_priority=_hides_priority(actor)) for rank, s in enumerate(items, start=1)]
+        worker = self.index.worker(worker_id)
+        self._name_courses(out, region_code=worker.region_code if worker is not None else None)
+        return {"worker_id": worker_id, "model_version": self._model_version, "items": out}
+
+    def _name_courses(self, items: list[dict], *, region_code: str | None) -> None:
+        """Each missing skill or certificate of `raise_rank` names the next course with free places teaching it."""
+        terms = missing_terms(items)
+        if not terms:
+            return
+        with reading(self.c.factory) as session:
+            found = upcoming_courses(session, terms, today=datetime.now(UTC).date())
+        if found:
+            attach_courses(items, found, region_code=region_code)
 
     def _workers_in_reach(self, actor: Principal | None):
         """Which ranked workers the caller may see in a vacancy's list: None means all of them.
@@ -216,9 +228,10 @@ class MatchingService:
             items = []  # closed or full
         if keep is not None:
             items = [s for s in items if keep(s.id)][:limit]
-        return {"vacancy_id": vacancy_id, "model_version": self._model_version,
-                "items": [_item(s, rank, "worker_id", hide_priority=_hides_priority(actor))
-                          for rank, s in enumerate(items, start=1)]}
+        out = [_item(s, rank, "worker_id", hide_priority=_hides_priority(actor)) for rank, s in enumerate(items, start=1)]
+        vacancy = self.index.vacancy(vacancy_id)
+        self._name_courses(out, region_code=vacancy.region_code if vacancy is not None else None)
+        return {"vacancy_id": vacancy_id, "model_version": self._model_version, "items": out}
 
     # --- the model ---------------------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.matching import bootstrap
-from services.matching.adapters.tables import audit_log
+from services.matching.adapters.tables import audit_log, idempotency_keys
 from services.matching.handlers import MatchingService
 from services.matching.policy import build_policy
+from shared.apidoc import DIGITS, Op, Pattern
 from shared.config import Settings
 from shared.events import VACANCY_TYPES
 from shared.http import (
@@ -30,6 +31,15 @@ model_bp = Blueprint("model", __name__, description="The ranking model")
 audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
 
 
+OPERATIONS = {
+    "matches.worker_matches": Op("为求职者推荐岗位", "Rank vacancies for a worker"),
+    "matches.vacancy_matches": Op("为岗位推荐求职者", "Rank workers for a vacancy"),
+    "model.get_model": Op("查看排序模型", "Describe the ranking model"),
+    "model.retrain_model": Op("重新训练排序模型", "Retrain the ranking model"),
+    "audit.list_audit": Op("查看审计日志", "Read the audit log"),
+}
+
+
 def svc() -> MatchingService:
     return current_app.extensions["matching"]
 
@@ -39,7 +49,7 @@ class WorkerMatchQuery(Schema):
         unknown = "raise"
 
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    region = fields.String(validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+$", error="must be digits")])
+    region = fields.String(validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")])
     vacancy_type = fields.String(validate=validate.OneOf(VACANCY_TYPES))
 
 
@@ -66,6 +76,7 @@ class MatchItemSchema(Schema):
     missing_skills = fields.List(fields.String())
     explanation = fields.Dict(keys=fields.String(), values=fields.Float())
     raise_rank = fields.List(fields.Dict())
+    evidence = fields.List(fields.String())
 
 
 class WorkerMatchesSchema(Schema):
@@ -162,6 +173,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         blueprints=[matches_bp, model_bp, audit_bp],
         readiness=readiness,
         engine=container.engine,
+        operations=OPERATIONS,
+        idempotency=idempotency_keys,
     ))
     app.extensions["matching"] = service
     return app

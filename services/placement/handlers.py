@@ -358,6 +358,7 @@ class PlacementService:
     # --- placements ------------------------------------------------------------------------------------
 
     def _insert_placement(self, session: Session, data: Mapping[str, Any], *, actor: Principal, now: datetime) -> dict:
+        self._refuse_same_day_duplicate(session, data)
         values = {
             "placement_id": str(uuid.uuid4()),
             "worker_id": data["worker_id"],
@@ -376,6 +377,24 @@ class PlacementService:
         }
         session.execute(placements.insert().values(**values))
         return values
+
+    @staticmethod
+    def _refuse_same_day_duplicate(session: Session, data: Mapping[str, Any]) -> None:
+        """A second active placement of a worker starting the same day with the same employer or of the same type
+        is the first one recorded twice (a retried request, two caseworkers): 409 naming it."""
+        # The worker's row is locked first (PostgreSQL): two such requests at once are answered one after the other.
+        session.execute(sa.select(workers.c.worker_id).where(workers.c.worker_id == data["worker_id"]).with_for_update())
+        same = placements.c.placement_type == data["placement_type"]
+        if data.get("employer_id"):
+            same = sa.or_(same, placements.c.employer_id == data["employer_id"])
+        twin = session.execute(sa.select(placements.c.placement_id).where(
+            placements.c.worker_id == data["worker_id"], placements.c.status == pl.ACTIVE,
+            placements.c.start_date == data["start_date"], same).limit(1)).scalar_one_or_none()
+        if twin:
+            raise DuplicatePlacement("the worker holds an active placement starting that day with the same employer or "
+                                     "of the same type already", fields={"start_date": ["duplicate of an active "
+                                                                                        "placement"]},
+                                     extra={"placement_id": twin})
 
     @staticmethod
     def _placement_recorded(session: Session, values: Mapping[str, Any]) -> None:
@@ -555,10 +574,18 @@ class PlacementService:
                     problems["vacancy_id"] = [f"is a {vacancy['vacancy_type']} vacancy, not cross_region"]
                 if problems:
                     raise Unprocessable("the vacancy does not fit this batch", fields=problems)
+            # Locked (PostgreSQL): two batches naming one worker at once are decided one after the other.
             known = {r["worker_id"]: dict(r) for r in session.execute(
                 sa.select(workers.c.worker_id, workers.c.erased, workers.c.willing_to_relocate)
-                .where(workers.c.worker_id.in_(worker_ids))).mappings()}
+                .where(workers.c.worker_id.in_(worker_ids)).with_for_update()).mappings()}
             ex.check_members(worker_ids, known)
+            away = session.execute(
+                sa.select(export_members.c.worker_id, export_members.c.batch_id)
+                .select_from(export_members.join(export_batches,
+                                                 export_batches.c.batch_id == export_members.c.batch_id))
+                .where(export_members.c.worker_id.in_(worker_ids), export_members.c.returned_on.is_(None),
+                       export_batches.c.status != ex.RETURNED)).all()
+            ex.check_not_away({w: b for w, b in away})
             values = {
                 "batch_id": str(uuid.uuid4()), "destination_region": data["destination_region"],
                 "employer_id": data["employer_id"], "vacancy_id": data.get("vacancy_id"),

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from services.placement import bootstrap
 from services.placement.adapters.spreadsheets import summary_csv, summary_xlsx
-from services.placement.adapters.tables import audit_log
+from services.placement.adapters.tables import audit_log, idempotency_keys
 from services.placement.handlers import PlacementService
 from services.placement.policy import build_policy
 from services.placement.schemas import (
@@ -36,6 +36,7 @@ from services.placement.schemas import (
     SummaryQuerySchema,
     SummarySchema,
 )
+from shared.apidoc import Op
 from shared.config import Settings
 from shared.http import (
     AuditEntrySchema,
@@ -56,6 +57,42 @@ placements_bp = Blueprint("placements", __name__, description="Placements and th
 batches_bp = Blueprint("export_batches", __name__, description="Cross-region labour export batches")
 reports_bp = Blueprint("reports", __name__, description="The bureau's figures")
 audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
+
+
+W = "9b2f5c1e-3d4a-4f6b-8c7d-1e2f3a4b5c6d"  # example ids in the document
+V = "0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a"
+E = "4c3b2a19-0817-4f6e-9d5c-4b3a29180706"
+
+OPERATIONS = {
+    "referrals.create_referral": Op("推荐求职者应聘岗位", "Refer a worker to a vacancy",
+                                    {"worker_id": W, "vacancy_id": V, "note": "有三年电焊经验"}),
+    "referrals.list_referrals": Op("查询推荐", "List referrals"),
+    "referrals.get_referral": Op("查看推荐", "Get a referral"),
+    "referrals.change_referral_status": Op("更新推荐状态", "Change a referral's status",
+                                           {"status": "hired", "start_date": "2026-12-01", "monthly_wage": 4200}),
+    "placements.create_placement": Op("登记就业", "Record a placement", {
+        "worker_id": W, "placement_type": "self_employment", "start_date": "2026-11-20",
+        "micro_loan_amount": 50000}),
+    "placements.list_placements": Op("查询就业记录", "List placements"),
+    "placements.get_placement": Op("查看就业记录", "Get a placement"),
+    "placements.record_followup": Op("登记回访", "Record a follow-up",
+                                     {"month": 1, "employed": True, "monthly_wage": 4200}),
+    "placements.due_followups": Op("待回访清单", "List follow-ups due"),
+    "export_batches.create_batch": Op("登记劳务输出批次", "Send a labour export batch", {
+        "destination_region": "330282", "employer_id": E, "vacancy_id": V, "worker_ids": [W],
+        "departure_date": "2026-11-25"}),
+    "export_batches.list_batches": Op("查询劳务输出批次", "List export batches"),
+    "export_batches.get_batch": Op("查看劳务输出批次", "Get an export batch"),
+    "export_batches.record_arrival": Op("登记到岗", "Record an arrival", {"arrived_on": "2026-11-27"}),
+    "export_batches.record_checkin": Op("登记在岗回访", "Record a check-in",
+                                        {"worker_id": W, "on": "2026-11-30", "note": "适应良好"}),
+    "export_batches.record_return": Op("登记提前返乡", "Record an early return",
+                                       {"worker_id": W, "returned_on": "2026-11-30", "reason": "family"}),
+    "export_batches.record_income": Op("登记务工收入", "Record income sent home",
+                                       {"period": "2026-11", "amount": 36000}),
+    "reports.summary": Op("就业统计报表", "The bureau's figures"),
+    "audit.list_audit": Op("查看审计日志", "Read the audit log"),
+}
 
 
 def svc() -> PlacementService:
@@ -245,6 +282,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         blueprints=[referrals_bp, placements_bp, batches_bp, reports_bp, audit_bp],
         readiness=readiness,
         engine=container.engine,
+        operations=OPERATIONS,
+        idempotency=idempotency_keys,
     ))
     app.extensions["placement"] = service
     return app

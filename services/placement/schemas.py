@@ -16,8 +16,10 @@ from services.placement.domain.exports import BATCH_STATUSES, MAX_BATCH_WORKERS,
 from services.placement.domain.placements import FOLLOWUP_MONTHS, LEFT_REASONS, PLACEMENT_TYPES
 from services.placement.domain.referrals import REASONS, STATUSES, WORKER_ERASED
 from services.placement.domain.text import personal_data_in
+from shared.apidoc import DIGITS, Pattern
 from shared.http import Bounded
 from shared.http import per_page as per_page_field
+from shared.pii import screen_message
 from shared.regions import PROVINCE_PREFIXES, is_known_region
 
 MAX_WAGE = 1_000_000
@@ -56,7 +58,7 @@ class QueryDate(fields.Date):
 def _no_personal_data(value: str) -> None:
     found = personal_data_in(value)
     if found:
-        raise ValidationError(f"must not contain personal data ({found})")
+        raise ValidationError(screen_message(found))
 
 
 def _not_blank(value: str) -> None:
@@ -83,7 +85,7 @@ def _region(value: str) -> None:
 
 
 RegionPrefix = lambda **kw: fields.String(  # noqa: E731
-    validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+\Z", error="must be digits")], **kw)
+    validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")], **kw)
 Wage = lambda **kw: fields.Integer(validate=validate.Range(min=0, max=MAX_WAGE), **kw)  # noqa: E731
 Page = lambda: fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))  # noqa: E731
 PerPage = per_page_field  # page size capped by JOBBRIDGE_MAX_PAGE_SIZE
@@ -98,7 +100,7 @@ class ReferralCreateSchema(Strict):
                 metadata={"description": "shown to the employer; no names, IDs or phone numbers"})
 
 
-class ReferralStatusSchema(Strict):
+class ReferralStatusChangeSchema(Strict):
     # Every status is a well-formed target; which moves are legal is the state machine's answer (409).
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     start_date = fields.Date(load_default=None, allow_none=True, metadata={"description": "required for hired"})
@@ -108,6 +110,11 @@ class ReferralStatusSchema(Strict):
     reason_text = Text(500, load_default=None, allow_none=True, metadata={"description": "required for reason other"})
 
 
+# Documented as `ReferralStatusChange`: a component named `ReferralStatus` clashes, in generated clients, with the
+# enum of a referral's `status` field.
+ReferralStatusSchema = ReferralStatusChangeSchema
+
+
 class ReferralSchema(Schema):
     referral_id = fields.String()
     worker_id = fields.String()
@@ -115,7 +122,8 @@ class ReferralSchema(Schema):
     employer_id = fields.String()
     status = fields.String(metadata={"enum": list(STATUSES)})
     note = fields.String(allow_none=True)
-    reason = fields.String(allow_none=True, metadata={"enum": [*REASONS, WORKER_ERASED]})
+    # null is one of the values (no reason yet): a generated client checks every value against the enum.
+    reason = fields.String(allow_none=True, metadata={"enum": [*REASONS, WORKER_ERASED, None]})
     reason_text = fields.String(allow_none=True)
     placement_id = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -290,8 +298,8 @@ class ReturnSchema(Strict):
 
 
 class IncomeSchema(Strict):
-    period = fields.String(required=True, validate=Bounded(validate.Regexp(
-        r"^\d{4}-(0[1-9]|1[0-2])\Z", error="must be YYYY-MM"), 7, error="must be YYYY-MM"))
+    period = fields.String(required=True, validate=Bounded(Pattern(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$", error="must be YYYY-MM"), 7, error="must be YYYY-MM"))
     amount = fields.Integer(required=True, validate=validate.Range(min=0, max=1_000_000_000),
                             metadata={"description": "CNY sent home by the batch for the month"})
     replace = fields.Boolean(load_default=False,

@@ -34,7 +34,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import health, metrics, requestid
 from shared.bus.kafka import ensure_topics, make_admin, make_consumer
 from shared.bus.outbox import now
 from shared.config import Settings
@@ -120,9 +120,16 @@ class EventConsumer:
             value = value[:DLQ_VALUE_LIMIT]
         headers.extend((k, v) for k, v in (record.headers or []) if k in ("event_type", "schema_version", "event_id"))
         # Synchronous: the offset is committed only after the dead letter is safely stored.
-        self._dlq.send(dlq_topic(self.group_id), key=record.key, value=value, headers=headers).get(
-            timeout=self.settings.kafka.request_timeout_ms / 1000
-        )
+        try:
+            self._dlq.send(dlq_topic(self.group_id), key=record.key, value=value, headers=headers).get(
+                timeout=self.settings.kafka.request_timeout_ms / 1000
+            )
+        except KafkaError:
+            # A producer whose broker went away may never find another one (see _rebuild): the batch is
+            # settled again later with a new producer.
+            self._dlq.close(timeout=1)
+            self._dlq = None
+            raise
         kind = reason.split(":", 1)[0][:40]
         metrics.DLQ_MESSAGES.labels(self.settings.service, kind).inc()
         log.warning(
@@ -163,6 +170,8 @@ class EventConsumer:
                 duplicates = 0
         for env in applied:
             metrics.EVENTS_APPLIED.labels(self.settings.service, env.event_type).inc()
+        if applied:
+            self._log_requests(good, applied)
         if duplicates:
             metrics.EVENTS_DUPLICATE.labels(self.settings.service).inc(duplicates)
         for d in failed:
@@ -170,6 +179,22 @@ class EventConsumer:
         for d in batch:
             if d.envelope is None:
                 self._dead_letter(d.record, d.reason or "undecodable")
+
+    def _log_requests(self, good: list[Decoded], applied: list[Envelope]) -> None:
+        """One line per request whose events were applied, carrying that request's X-Request-ID."""
+        done = {env.event_id for env in applied}
+        per_request: dict[str, list[str]] = {}
+        for d in good:
+            if d.envelope is None or d.envelope.event_id not in done:
+                continue
+            raw = dict(getattr(d.record, "headers", None) or []).get(requestid.EVENT_HEADER)
+            rid = requestid.from_event_header(raw)
+            if rid is not None:
+                per_request.setdefault(rid, []).append(d.envelope.event_type)
+        for rid, types in per_request.items():
+            with requestid.bound(rid):
+                log.info("applied events of a request", extra={"events": len(types),
+                                                               "event_types": ",".join(sorted(set(types)))})
 
     def _unseen(self, session: Session, good: list[Decoded]) -> tuple[list[Decoded], int]:
         """The records whose events the inbox does not hold yet (and the first of any repeated in the batch)."""
@@ -281,13 +306,31 @@ class EventConsumer:
         # tried again after the next poll: otherwise a partition that stays ours keeps no committed progress
         # until new records arrive on it, and a restart would read it all again.
         pending: dict = {}
+        lost_since: float | None = None
         try:
             while not stop.is_set():
                 try:
                     polled = consumer.poll(timeout_ms=200)
                 except KafkaError as exc:
                     log.warning("poll failed; retrying", extra={"error": str(exc)[:200]})
+                    health.beat("consumer", ok=False, detail=f"poll failed: {exc}")
                     stop.wait(0.5)
+                    continue
+                # kafka-python's poll returns nothing, not an error, when no broker answers: ready means a
+                # coordinator is known, i.e. the group was reached.
+                known = self._coordinator_known(consumer)
+                health.beat("consumer", ok=known, detail="" if known else "no group coordinator reached yet")
+                if known:
+                    lost_since = None
+                elif lost_since is None:
+                    lost_since = time.monotonic()
+                elif time.monotonic() - lost_since > self._rebuild_after_s:
+                    # Every broker this client knows is gone. A client learns brokers from metadata only, and each
+                    # broker of a local Tansu cluster names itself alone (same node id, its own address): after
+                    # that one dies the client would retry it for ever. A new consumer starts again from the
+                    # bootstrap list; what was applied but not committed is redelivered and the inbox skips it.
+                    consumer = self._rebuild(consumer)
+                    pending, lost_since = {}, None
                     continue
                 if not polled:
                     if pending and self._recreated(consumer, pending, {tp.topic for tp in pending}) == set():
@@ -321,6 +364,29 @@ class EventConsumer:
                 if self._admin is not None:
                     self._admin.close()
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    @property
+    def _rebuild_after_s(self) -> float:
+        return max(10.0, 2 * self.settings.kafka.session_timeout_ms / 1000)
+
+    @staticmethod
+    def _coordinator_known(consumer) -> bool:
+        coordinator = getattr(consumer, "_coordinator", None)
+        return coordinator is not None and not coordinator.coordinator_unknown()
+
+    def _rebuild(self, consumer):
+        log.warning("no broker reachable for a while: starting the consumer again from the bootstrap servers",
+                    extra={"group": self.group_id, "after_s": self._rebuild_after_s})
+        try:
+            consumer.close(autocommit=False, timeout_ms=1000)
+        except Exception:  # noqa: BLE001 - the old client is broken by definition; only the new one matters
+            log.debug("closing the lost consumer failed", exc_info=True)
+        if self._dlq is not None:
+            self._dlq.close(timeout=1)
+            self._dlq = None
+        consumer = make_consumer(self.settings.kafka, group_id=self.group_id, client_id=self.client_id, topics=self.topics)
+        self._consumer = consumer
+        return consumer
 
     def _recreated(self, consumer, pending: dict, topics: set[str]) -> set[str] | None:
         """Which of `topics` were recreated since this consumer last looked (None: it cannot tell now).
@@ -393,5 +459,6 @@ class EventConsumer:
                 if stop.is_set():
                     raise
                 log.warning("cannot settle a batch yet; waiting", extra={"error": str(exc)[:200]})
+                health.beat("consumer", ok=False, detail=f"cannot settle a batch: {str(exc)[:150]}")
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)

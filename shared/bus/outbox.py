@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import health, metrics, requestid
 from shared.bus.kafka import ensure_topics, make_producer
 from shared.config import Settings
 from shared.db import reading, transaction
@@ -43,6 +43,8 @@ def _row(envelope: Envelope, created_at: datetime) -> dict:
         "body": body,
         "created_at": created_at,
         "sent_at": None,
+        # The request that recorded it (X-Request-ID), or the event being applied when a consumer records it.
+        "request_id": requestid.current.get(),
     }
 
 
@@ -61,6 +63,10 @@ def record(session: Session | sa.Connection, outbox: sa.Table, *envelopes: Envel
 
 def backlog(session: Session, outbox: sa.Table) -> int:
     return session.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
+
+
+def oldest_unsent(session: Session, outbox: sa.Table) -> datetime | None:
+    return session.execute(sa.select(sa.func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))).scalar_one()
 
 
 def requeue(factory: sessionmaker[Session], outbox: sa.Table, *, since: datetime | None) -> int:
@@ -87,6 +93,7 @@ class OutboxRelay:
         self.outbox = outbox
         self._producer = None
         self._last_prune = 0.0
+        self._last_observed = 0.0
         self.epoch_topic = f"jobbridge.epoch.{settings.service}"
 
     # The local broker keeps nothing across a restart; neither would a cluster that was rebuilt. A topic of
@@ -119,7 +126,8 @@ class OutboxRelay:
         with reading(self.factory) as session:
             rows = session.execute(
                 sa.select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.key, self.outbox.c.body,
-                          self.outbox.c.event_type, self.outbox.c.schema_version, self.outbox.c.event_id)
+                          self.outbox.c.event_type, self.outbox.c.schema_version, self.outbox.c.event_id,
+                          self.outbox.c.request_id)
                 .where(self.outbox.c.sent_at.is_(None))
                 .order_by(self.outbox.c.id)
                 .limit(self.settings.relay_batch)
@@ -133,6 +141,8 @@ class OutboxRelay:
                 ("schema_version", str(row.schema_version).encode()),
                 ("event_id", row.event_id.encode()),
             ]
+            if row.request_id:
+                headers.append((requestid.EVENT_HEADER, row.request_id.encode()))
             futures.append((row.id, self._producer.send(row.topic, key=row.key.encode(), value=bytes(row.body), headers=headers)))
         self._producer.flush(timeout=self.settings.kafka.request_timeout_ms / 1000)
         acked: list[int] = []
@@ -156,22 +166,43 @@ class OutboxRelay:
         backoff = 0.2
         idle = self.settings.relay_poll_ms / 1000
         while not stop.is_set():
+            self._observe_backlog()
             try:
                 sent = self.drain_once()
+                health.beat("relay", ok=True)
                 backoff = 0.2
                 self._maybe_prune()
                 if sent == 0:
                     stop.wait(idle)
             except (KafkaError, KafkaTimeoutError, RuntimeError) as exc:
                 log.warning("relay cannot reach the broker; will retry", extra={"error": str(exc)[:200]})
+                health.beat("relay", ok=False, detail=f"broker: {str(exc)[:150]}")
                 self._drop_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except sa.exc.OperationalError as exc:
                 log.warning("relay cannot reach the database; will retry", extra={"error": str(exc)[:200]})
+                health.beat("relay", ok=False, detail=f"database: {str(exc)[:150]}")
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
         self._drop_producer()
+
+    def _observe_backlog(self, every_s: float = 5.0) -> None:
+        """Export how many rows wait and how old the oldest is: a relay that cannot send shows here first."""
+        if time.monotonic() - self._last_observed < every_s:
+            return
+        self._last_observed = time.monotonic()
+        try:
+            with reading(self.factory) as session:
+                count = backlog(session, self.outbox)
+                oldest = oldest_unsent(session, self.outbox) if count else None
+        except sa.exc.SQLAlchemyError:
+            return  # the database is away: the loop says so; the gauges keep their last values
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)  # SQLite gives naive datetimes back
+        age = max(0.0, (now() - oldest).total_seconds()) if oldest is not None else 0.0
+        metrics.OUTBOX_BACKLOG.labels(self.settings.service).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.settings.service).set(age)
 
     def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < 600:

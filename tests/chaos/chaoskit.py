@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from shared.config import load_settings
-from shared.devstack import ROOT, Proc, Stack, pid_alive, wait_http
+from shared.devstack import ROOT, Proc, Stack, wait_http
 from shared.events import ALL_TOPICS, Envelope, dlq_topic, encode, make_event
 
 SERVICES = ("intake", "matching", "placement")
@@ -153,7 +153,9 @@ class System:
             self.stack.env[f"{service.upper()}_DATABASE_URL"] = url
         self._engines: dict[str, sa.Engine] = {}
         self.port: int | None = None
-        self.started: list[int] = []  # every PID this system started, to prove at the end that none is left
+        # Every process this system started, to prove at the end that none is left: asked of each Popen, never of
+        # the PID number, which another process may have been given since (shared.devstack.stop_procs).
+        self.started: list[Proc] = []
 
     # processes
     @property
@@ -164,13 +166,25 @@ class System:
         self.stack.start_broker(port)
         assert self.stack.bootstrap.startswith("127.0.0.1:"), "loopback only"
         self.port = int(self.stack.bootstrap.rsplit(":", 1)[1])
-        self.started.append(self.stack.broker.pid)
+        self.started.append(self.stack.broker)
 
     def restart_broker_empty(self) -> None:
         """The local broker keeps nothing: a new one on the same port is a broker that lost all its data."""
         assert self.port is not None
         self.stack.start_broker(self.port)
-        self.started.append(self.stack.broker.pid)
+        self.started.append(self.stack.broker)
+
+    def start_cluster(self, brokers: int = 3) -> None:
+        """Brokers sharing one S3-compatible store (`Stack.start_cluster`); the services get every address."""
+        self.stack.start_cluster(brokers)
+        assert all(a.startswith("127.0.0.1:") for a in self.bootstrap.split(",")), "loopback only"
+        self.started += [p.pid for p in self.stack.cluster.values()] + [self.stack.store.pid]
+
+    def kill_cluster_broker(self, index: int) -> None:
+        self.stack.kill_cluster_broker(index, sig=signal.SIGKILL)
+
+    def start_cluster_broker(self, index: int) -> None:
+        self.started.append(self.stack.start_cluster_broker(index).pid)
 
     def create_topics(self) -> None:
         from shared.bus.kafka import ensure_topics
@@ -193,7 +207,7 @@ class System:
 
         self.stack.ports[service] = free_port()
         proc = self.stack.start_web(service)
-        self.started.append(proc.pid)
+        self.started.append(proc)
         wait_http(f"{self.stack.url(service)}/healthz", timeout_s=timeout_s, procs=[proc])
         return proc
 
@@ -202,12 +216,12 @@ class System:
 
     def start_consumer(self, service: str, *, name: str | None = None, env: dict[str, str] | None = None) -> Proc:
         proc = self.stack.start_worker(service, only="consumer", name=name or f"{service}-consumer", env=env)
-        self.started.append(proc.pid)
+        self.started.append(proc)
         return proc
 
     def start_relay(self, service: str) -> Proc:
         proc = self.stack.start_worker(service, only="relay", name=f"{service}-relay")
-        self.started.append(proc.pid)
+        self.started.append(proc)
         return proc
 
     def kill(self, proc: Proc) -> None:
@@ -226,7 +240,7 @@ class System:
                 engine.dispose()
 
     def alive_pids(self) -> list[int]:
-        return [pid for pid in self.started if pid_alive(pid)]
+        return [proc.pid for proc in self.started if proc.popen.poll() is None]
 
     def log_tail(self, *names: str, chars: int = 3000) -> str:
         out = []

@@ -24,6 +24,19 @@ def make_system(tmp_path, databases):
     assert not leftovers, f"processes still running after the scenario: {leftovers}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A scenario that fails before it counts still gets its line in the summary, saying where it stopped."""
+    outcome = yield
+    result = outcome.get_result()
+    if result.failed:
+        scenario = item.module.__name__.removeprefix("test_").split("_")[0]  # "s1"
+        if not any(line.startswith(f"[chaos] {scenario} ") for line in REPORT):
+            reason = str(call.excinfo.value).splitlines()[0][:200] if call.excinfo else result.when
+            REPORT.append(f"[chaos] {scenario} FAILED in {result.when} before its counts: sent=? applied=? "
+                          f"lost=? duplicates=? ({reason})")
+
+
 def pytest_terminal_summary(terminalreporter):
     if REPORT:
         terminalreporter.section("chaos counts")

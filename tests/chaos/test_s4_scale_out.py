@@ -12,6 +12,7 @@ creation.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -179,8 +180,8 @@ def check_against_inputs(snap: dict, expect: dict) -> list[str]:
 
 def test_replicas_share_the_partitions_and_reach_the_single_replica_result(make_system):
     size = sizes()
-    seed = random.SystemRandom().randrange(1_000_000)
-    print(f"[chaos] s4: inputs seed {seed}", flush=True)
+    seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1_000_000))
+    print(f"[chaos] s4: inputs seed {seed} (CHAOS_SEED={seed} repeats them)", flush=True)
     first, stream, expect = inputs(size.scaleout_workers, seed)
     # The three runs are independent systems (own broker, databases, processes); side by side, their waits
     # (pacing, session timeouts) overlap instead of adding up.

@@ -44,6 +44,15 @@ MINIMAL = {
     "ExportIncomeRecorded": {"batch_id": "b1", "period": "2026-04", "amount": 52000},
     "ExportBatchUpdated": {"batch_id": "b1", "version": 2, "change": "return", "worker_ids": ["w1"],
                            "on": date(2026, 4, 2), "reason_code": "family", "status": "departed"},
+    "CourseOpened": {"course_id": "c1", "version": 1, "title": "电焊培训班", "skill": "电焊", "certificate": "焊工证",
+                     "region_code": "410923", "starts_on": date(2026, 3, 1), "ends_on": date(2026, 4, 30),
+                     "capacity": 30},
+    "TrainingEnrolled": {"course_id": "c1", "enrolment_id": "n1", "worker_id": "w1", "enrolled": 1, "capacity": 30},
+    "TrainingCompleted": {"course_id": "c1", "enrolment_id": "n1", "worker_id": "w1", "passed": True, "skill": "电焊",
+                          "certificate": "焊工证", "completed_on": date(2026, 4, 30)},
+    "LoanStatusChanged": {"loan_id": "l1", "worker_id": "w1", "from_status": "approved", "status": "disbursed"},
+    "AssistanceRecorded": {"assistance_id": "a1", "worker_id": "w1", "unit_id": "u1", "kind": "material",
+                           "given_on": date(2026, 5, 1)},
 }
 
 
@@ -87,6 +96,12 @@ def test_stored_samples_of_every_version_still_decode():
         seen.add((stored["event_type"], stored["schema_version"]))
         assert event.event_type == stored["event_type"]
     assert seen == set(EVENT_TYPES), f"samples missing for {sorted(set(EVENT_TYPES) - seen)}"
+
+
+def test_no_support_event_carries_an_amount_or_a_note():
+    # What a household borrows or is given is personal data: it stays in support (docs/decisions/0016).
+    for name in ("LoanStatusChanged", "AssistanceRecorded", "TrainingCompleted"):
+        assert not {"amount", "note", "certificate_no", "purpose", "project"} & set(LATEST[name].schema().fields)
 
 
 def test_a_newer_minor_change_with_an_extra_optional_field_is_read():

@@ -168,7 +168,7 @@ def test_an_erased_worker_leaves_nothing_personal_in_the_intake_database(stack, 
         with engine.connect() as conn:
             row = conn.execute(sa.select(meta.tables["workers"]).where(meta.tables["workers"].c.id == worker_id)
                                ).mappings().one()
-            for column in ("national_id_hash", "national_id_enc", "name_enc", "phone_enc", "birth_date", "gender"):
+            for column in ("national_id_hash", "national_id_enc", "name_enc", "phone_enc", "birth_year", "gender"):
                 assert row[column] is None, column
             assert row["status"] == "erased"
             assert (row["region_code"], row["age"], row["is_4050"]) == ("410923", worker["age"], worker["is_4050"])

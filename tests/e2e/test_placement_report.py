@@ -19,14 +19,16 @@ intake reports it, so the answers hold whatever the clock says.
     reemployed_4050          B = 1
     by_type                  regular A D I = 3, public_welfare B = 1, self_employment C = 1, cross_region F = 1
     placements               7
-    median days              A 10, A 40, B 20, C 0, D -200→0, F 5, I -250→0 → 0 0 0 5 10 20 40 → 5
+    median days              per worker, by its first placement: A 10 (not A 40), B 20, C 0, D -200→0, F 5,
+                             I -250→0 → 0 0 0 5 10 20 → 2.5
     retention m3             D kept, I gone at month 1 → 1/2 = 0.5 (A B C F: month 3 not recorded, left out)
     retention m6             D kept, I gone → 0.5
     referrals                A (hired), G (rejected), H (no answer) = 3
     referral_to_hire_rate    1/3 = 0.3333
     employer_response_rate   2/3 = 0.6667 (A and G were answered)
-    exported_workers         E F = 2 (F in two batches; X is outside the region)
-    returned_early           E = 1
+    exported_workers         E F = 2 (F in two batches, the second after coming back from the first; X is
+                             outside the region)
+    returned_early           E F = 2
     export_income            batch 1: 8 000 corrected to 9 000; batch 2: 1 000, half of whose workers are
                              from the region → 500; 9 000 + 500 = 9 500
 """
@@ -61,13 +63,13 @@ EXPECTED = {
     "by_type": {"regular": 3, "public_welfare": 1, "self_employment": 1, "cross_region": 1},
     "placements": 7,
     "exported_workers": 2,
-    "returned_early": 1,
+    "returned_early": 2,
     "export_income": 9500,
     "referrals": 3,
     "referral_to_hire_rate": 0.3333,
     "employer_response_rate": 0.6667,
     "retention": {"m3": 0.5, "m6": 0.5},
-    "median_days_to_placement": 5,
+    "median_days_to_placement": 2.5,
 }
 
 
@@ -179,6 +181,13 @@ def fixture(stack):
         return response if response.status_code == 201 else None
 
     first = eventually(send_first_batch, timeout=20, what="placement knows the employer")
+    # A worker in a batch that has not returned cannot join another: F comes back first.
+    assert f.coordinator.post(f"/export-batches/{first.json()['batch_id']}/returns", json={
+        "worker_id": f.workers["F"], "returned_on": (today() - timedelta(days=15)).isoformat(),
+        "reason": "family"}).status_code == 201
+    refused = f.coordinator.post("/export-batches", json={
+        **employer_ok, "worker_ids": [f.workers["E"]], "departure_date": (today() - timedelta(days=10)).isoformat()})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "workers_in_another_batch"
     second = f.coordinator.post("/export-batches", json={
         **employer_ok, "worker_ids": [f.workers["F"], f.workers["X"]],
         "departure_date": (today() - timedelta(days=10)).isoformat()})
@@ -233,8 +242,8 @@ def test_csv_and_xlsx_carry_the_same_figures(fixture):
     sheet = {r[0]: r[1] for r in workbook.active.iter_rows(values_only=True)}
     flat = {"reemployed": 6, "reemployed_4050": 1, "by_type.regular": 3, "by_type.public_welfare": 1,
             "by_type.self_employment": 1, "by_type.cross_region": 1, "placements": 7, "exported_workers": 2,
-            "returned_early": 1, "export_income": 9500, "referrals": 3, "referral_to_hire_rate": 0.3333,
-            "employer_response_rate": 0.6667, "retention.m3": 0.5, "retention.m6": 0.5, "median_days_to_placement": 5}
+            "returned_early": 2, "export_income": 9500, "referrals": 3, "referral_to_hire_rate": 0.3333,
+            "employer_response_rate": 0.6667, "retention.m3": 0.5, "retention.m6": 0.5, "median_days_to_placement": 2.5}
     for name, value in flat.items():
         assert float(rows[name]) == value, name
         assert float(sheet[name]) == value, name

@@ -56,7 +56,8 @@ class Caller:
         self.client, self.bearer = client, bearer
 
     def request(self, method: str, path: str, **kw):
-        response = self.client.open(path, method=method, headers={"Authorization": f"Bearer {self.bearer}"}, **kw)
+        headers = {"Authorization": f"Bearer {self.bearer}", **kw.pop("headers", {})}
+        response = self.client.open(path, method=method, headers=headers, **kw)
         assert response.status_code < 500, f"{method} {path}: {response.status_code} {response.get_data(as_text=True)}"
         if response.status_code >= 400:
             body = response.get_json()
@@ -454,3 +455,68 @@ def test_an_income_period_with_a_trailing_newline_is_refused_and_a_good_one_kept
     assert refused.status_code == 422 and "period" in refused.get_json()["error"]["fields"]
     kept = coordinator.post(f"/export-batches/{bid}/income", json={"period": "2025-02", "amount": 100})
     assert kept.status_code == 201 and kept.get_json()["income"] == [{"period": "2025-02", "amount": 100}]
+
+
+# --- what cannot be true twice --------------------------------------------------------------------------------
+
+def test_a_second_active_placement_starting_the_same_day_with_the_same_employer_or_type_is_a_duplicate(
+        app, world):
+    admin, _, _ = callers(app, world)
+    worker_id, employer = world["workers"][0], world["employer"]
+    day = (T0.date() - timedelta(days=3)).isoformat()
+    first = admin.post("/placements", json={"worker_id": worker_id, "placement_type": "self_employment",
+                                            "start_date": day})
+    assert first.status_code == 201
+    twice = admin.post("/placements", json={"worker_id": worker_id, "placement_type": "self_employment",
+                                            "start_date": day})
+    assert twice.status_code == 409 and twice.get_json()["error"]["code"] == "duplicate_placement"
+    assert twice.get_json()["error"]["placement_id"] == first.get_json()["placement_id"]
+    assert "start_date" in twice.get_json()["error"]["fields"]
+    # Another type and no employer, or another day: a placement of its own.
+    assert admin.post("/placements", json={"worker_id": worker_id, "placement_type": "regular",
+                                           "start_date": day}).status_code == 201
+    with_employer = {"worker_id": worker_id, "placement_type": "cross_region", "start_date": day,
+                     "employer_id": employer}
+    assert admin.post("/placements", json={**with_employer, "start_date": T0.date().isoformat()}).status_code == 201
+    # The same employer on the same day, even of another type: the same placement again.
+    same_employer = admin.post("/placements", json={**with_employer, "start_date": T0.date().isoformat(),
+                                                   "placement_type": "public_welfare"})
+    assert same_employer.status_code == 409
+    assert admin.get("/placements", query_string={"worker_id": worker_id}).get_json()["total"] == 3
+
+
+def test_a_worker_in_a_batch_that_has_not_returned_cannot_join_another(app, world, deliver):
+    admin, _, _ = callers(app, world)
+    away, other = new_id(), new_id()
+    deliver(worker_event(away, relocate=True), worker_event(other, relocate=True))
+    body = {"destination_region": "440306", "employer_id": world["employer"],
+            "departure_date": (T0.date() - timedelta(days=20)).isoformat()}
+    first = admin.post("/export-batches", json={**body, "worker_ids": [away]})
+    assert first.status_code == 201
+    refused = admin.post("/export-batches", json={**body, "worker_ids": [other, away]})
+    assert refused.status_code == 409
+    error = refused.get_json()["error"]
+    assert error["code"] == "workers_in_another_batch" and away in error["fields"]["worker_ids"][0]
+    assert error["batches"] == {away: first.get_json()["batch_id"]}
+    assert admin.get("/export-batches", query_string={"employer_id": world["employer"]}).get_json()["total"] == 1
+    returned = admin.post(f"/export-batches/{first.get_json()['batch_id']}/returns", json={
+        "worker_id": away, "returned_on": (T0.date() - timedelta(days=2)).isoformat(), "reason": "family"})
+    assert returned.status_code == 201
+    assert admin.post("/export-batches", json={**body, "departure_date": T0.date().isoformat(),
+                                               "worker_ids": [other, away]}).status_code == 201
+
+
+def test_a_batch_retried_with_its_idempotency_key_is_answered_again_not_refused(app, world, deliver):
+    admin, _, _ = callers(app, world)
+    away = new_id()
+    deliver(worker_event(away, relocate=True))
+    body = {"destination_region": "440306", "employer_id": world["employer"], "worker_ids": [away],
+            "departure_date": (T0.date() - timedelta(days=5)).isoformat()}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = admin.post("/export-batches", json=body, headers=key)
+    again = admin.post("/export-batches", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["batch_id"] == first.get_json()["batch_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # Without the key the same batch again is the domain's refusal: the worker is away.
+    assert admin.post("/export-batches", json=body).status_code == 409

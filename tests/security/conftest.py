@@ -16,6 +16,7 @@ from secworld import (
     role_tokens,
 )
 from support import eventually, token
+from supportworld import seed_support
 
 from shared.http import PUBLIC_ENDPOINTS
 
@@ -87,11 +88,16 @@ def world(stack) -> World:
     ids["p_other"] = w.placement(ids["w_bj"])
     w.pools["followup"] = {"own": [w.placement(ids["w_local"]) for _ in range(POOL)],
                            "other": [w.placement(ids["w_bj"]) for _ in range(POOL)]}
-    ids["b_own"] = w.batch("coordinator", [ids["w_reloc"]], ids["e1"], ids["v1x"])
-    ids["b_other"] = w.batch("coordinator2", [ids["w_reloc"]], ids["e2"])
+    # One worker per batch: a worker in a batch that has not returned cannot join another.
+    ids["b_own"] = w.batch("coordinator", [w.relocating()], ids["e1"], ids["v1x"])
+    ids["b_other"] = w.batch("coordinator2", [w.relocating()], ids["e2"])
     for pool in ("arrival", "return"):
-        w.pools[pool] = {"own": [w.batch("coordinator", [ids["w_reloc"]], ids["e1"]) for _ in range(POOL)],
-                         "other": [w.batch("coordinator2", [ids["w_reloc"]], ids["e2"]) for _ in range(POOL)]}
+        w.pools[pool] = {"own": [w.batch("coordinator", [w.relocating()], ids["e1"]) for _ in range(POOL)],
+                         "other": [w.batch("coordinator2", [w.relocating()], ids["e2"]) for _ in range(POOL)]}
+    # Workers for POST /export-batches (each may depart once); the "other" side is a worker unwilling to relocate.
+    w.pools["departing"] = {"own": [w.relocating() for _ in range(POOL)], "other": [ids["w_local"]] * POOL}
+
+    seed_support(w)
 
     matching = w.api("matching")
     for worker in ("w_local", "w_reloc", "w_bj"):

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from support import (
+    SEED,
     Api,
     employer_body,
     eventually,
@@ -29,7 +30,7 @@ from support import (
     worker_body,
 )
 
-SERVICES = ("intake", "matching", "placement")
+SERVICES = ("intake", "matching", "placement", "support")
 ROLES = ("admin", "caseworker", "coordinator", "employer", "manager")
 CELLS = ("own", "other", "missing")
 CASEWORKER_REGIONS = ("4109",)
@@ -41,7 +42,7 @@ POOL = len(ROLES)      # fresh objects per side for the cells that consume one (
 
 # Rare characters, so that a registered name cannot turn up in a body by coincidence (a vacancy title, a skill).
 _NAME_CHARS = "甄璇翊琰珩琛瑾璟霁翎昳晞暄煜熠烨骞彧奕逸筠箐棠樾"
-_rng = random.Random()
+_rng = random.Random(SEED ^ 0x5EC)  # seeded with the run's seed (tests/support.py), printed on failure
 
 
 def unique_name() -> str:
@@ -81,6 +82,9 @@ class World:
     # Employers' unified social credit codes: public, and 18 characters like a resident ID.
     credit_codes: set[str] = field(default_factory=set)
     _days: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # The worker each batch made here sends (a worker in a batch that has not returned cannot join another).
+    members: dict[str, str] = field(default_factory=dict)
+    _placed: itertools.count = field(default_factory=lambda: itertools.count(0))
 
     def api(self, service: str, role: str = "admin") -> Api:
         return Api(self.stack.url(service), self.tokens[role])
@@ -132,9 +136,14 @@ class World:
 
         return eventually(refer, timeout=30, what=f"placement knows worker {worker_id} and vacancy {vacancy_id}")
 
+    def relocating(self) -> str:
+        """A new worker willing to relocate, for one export batch."""
+        return self.new_worker(RELOCATING, willing_to_relocate=True, target_regions=[CROSS_REGION_AT])
+
     def placement(self, worker_id: str) -> str:
         api = self.api("placement")
-        start = (date.today() - timedelta(days=45)).isoformat()
+        # A different start each time: a second active placement starting the same day is a duplicate (409).
+        start = (date.today() - timedelta(days=45 + next(self._placed))).isoformat()
 
         def place():
             r = api.post("/placements", json={"worker_id": worker_id, "placement_type": "self_employment",
@@ -152,7 +161,9 @@ class World:
             r = api.post("/export-batches", json=body)
             return r.json()["batch_id"] if r.status_code == 201 else None
 
-        return eventually(send, timeout=30, what="placement knows the batch's workers, employer and vacancy")
+        batch_id = eventually(send, timeout=30, what="placement knows the batch's workers, employer and vacancy")
+        self.members[batch_id] = worker_ids[0]
+        return batch_id
 
 
 def role_tokens(e1: str, e2: str) -> dict[str, str]:

@@ -70,6 +70,11 @@ def fresh(w: World, pool: str, cell: str) -> str:
     return missing_id() if cell == "missing" else w.pop(pool, cell)
 
 
+def member(w: World, batch_id: str) -> str:
+    """The worker a batch of this world sends (any relocating worker for a batch that does not exist)."""
+    return w.members.get(batch_id, w.ids["w_reloc"])
+
+
 def region_filter(cell: str) -> str:
     # "missing" for a list: a filter inside every reach that matches nothing (410999 is no county of 濮阳).
     return {"own": "4109", "other": "1101", "missing": "410999"}[cell]
@@ -129,7 +134,9 @@ BUILDERS: dict[tuple[str, str, str], Build] = {
     ("placement", "POST", "/referrals/{referral_id}/status"): lambda w, role, cell: {
         "path": f"/referrals/{fresh(w, 'status', cell)}/status", "json": {"status": "interviewing"}},
     ("placement", "POST", "/placements"): lambda w, role, cell: {"json": {
-        "worker_id": worker(w, "admin", cell), "placement_type": "self_employment", "start_date": today(10)}},
+        # A start of its own per role: a second active placement starting the same day is a duplicate (409).
+        "worker_id": worker(w, "admin", cell), "placement_type": "self_employment",
+        "start_date": today(10 + ROLES.index(role))}},
     ("placement", "GET", "/placements"): lambda w, role, cell: {"params": {"worker_id": worker(w, "admin", cell)}},
     ("placement", "GET", "/placements/{placement_id}"): lambda w, role, cell: {
         "path": f"/placements/{fixed(w, 'p', cell)}"},
@@ -138,23 +145,67 @@ BUILDERS: dict[tuple[str, str, str], Build] = {
     ("placement", "GET", "/followups/due"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
     ("placement", "POST", "/export-batches"): lambda w, role, cell: {"json": {
         "destination_region": CROSS_REGION_AT, "employer_id": w.ids["e1"], "departure_date": today(1),
-        "worker_ids": [worker(w, "coordinator", cell)]}},
+        "worker_ids": [fresh(w, "departing", cell)]}},
     ("placement", "GET", "/export-batches"): lambda w, role, cell: {"params": {"employer_id": employer(w, cell)}},
     ("placement", "GET", "/export-batches/{batch_id}"): lambda w, role, cell: {
         "path": f"/export-batches/{fixed(w, 'b', cell)}"},
     ("placement", "POST", "/export-batches/{batch_id}/arrival"): lambda w, role, cell: {
         "path": f"/export-batches/{fresh(w, 'arrival', cell)}/arrival", "json": {"arrived_on": today(1)}},
-    ("placement", "POST", "/export-batches/{batch_id}/checkins"): lambda w, role, cell: {
-        "path": f"/export-batches/{fixed(w, 'b', cell)}/checkins",
-        "json": {"worker_id": w.ids["w_reloc"], "on": w.next_day().isoformat()}},
-    ("placement", "POST", "/export-batches/{batch_id}/returns"): lambda w, role, cell: {
-        "path": f"/export-batches/{fresh(w, 'return', cell)}/returns",
-        "json": {"worker_id": w.ids["w_reloc"], "returned_on": today(), "reason": "family"}},
+    ("placement", "POST", "/export-batches/{batch_id}/checkins"): lambda w, role, cell: (lambda b: {
+        "path": f"/export-batches/{b}/checkins",
+        "json": {"worker_id": member(w, b), "on": w.next_day().isoformat()}})(fixed(w, "b", cell)),
+    ("placement", "POST", "/export-batches/{batch_id}/returns"): lambda w, role, cell: (lambda b: {
+        "path": f"/export-batches/{b}/returns",
+        "json": {"worker_id": member(w, b), "returned_on": today(), "reason": "family"}})(fresh(w, "return", cell)),
     ("placement", "POST", "/export-batches/{batch_id}/income"): lambda w, role, cell: {
         "path": f"/export-batches/{fixed(w, 'b', cell)}/income",
         "json": {"period": date.today().strftime("%Y-%m"), "amount": 4200, "replace": True}},
     ("placement", "GET", "/reports/summary"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
     ("placement", "GET", "/audit"): lambda w, role, cell: {"params": {"resource_id": fixed(w, "r", cell)}},
+    # --- support (tests/security/supportworld.py seeds its objects) ---
+    ("support", "POST", "/courses"): lambda w, role, cell: {"json": {
+        "title": "电焊培训班", "skill": "电焊", "certificate": "焊工证", "provider": "县职业培训中心",
+        "region_code": {"own": LOCAL, "other": BEIJING, "missing": "419999"}[cell], "capacity": 10,
+        "starts_on": today(-5), "ends_on": today(-40)}},
+    ("support", "GET", "/courses"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
+    ("support", "GET", "/courses/{course_id}"): lambda w, role, cell: {"path": f"/courses/{fixed(w, 'c', cell)}"},
+    ("support", "PATCH", "/courses/{course_id}"): lambda w, role, cell: {
+        "path": f"/courses/{fixed(w, 'c', cell)}", "json": {"provider": "市职业培训中心"}},
+    ("support", "POST", "/courses/{course_id}/enrolments"): lambda w, role, cell: {
+        "path": f"/courses/{fresh(w, 'enrol_course', cell)}/enrolments",
+        "json": {"worker_id": w.ids["w_local"] if cell == "own" else w.ids["w_bj"]}},
+    ("support", "GET", "/courses/{course_id}/enrolments"): lambda w, role, cell: {
+        "path": f"/courses/{fixed(w, 'c', cell)}/enrolments"},
+    ("support", "GET", "/enrolments/{enrolment_id}"): lambda w, role, cell: {
+        "path": f"/enrolments/{fixed(w, 'n', cell)}"},
+    ("support", "POST", "/enrolments/{enrolment_id}/attendance"): lambda w, role, cell: {
+        "path": f"/enrolments/{fixed(w, 'n', cell)}/attendance", "json": {"on": today(), "present": True}},
+    ("support", "POST", "/enrolments/{enrolment_id}/completion"): lambda w, role, cell: {
+        "path": f"/enrolments/{fresh(w, 'complete', cell)}/completion", "json": {"passed": True}},
+    ("support", "POST", "/loans"): lambda w, role, cell: {"json": {
+        "worker_id": worker(w, "admin", cell), "amount": 8000, "purpose": "家庭养殖", "guarantor_unit": "县总工会"}},
+    ("support", "GET", "/loans"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
+    ("support", "GET", "/loans/{loan_id}"): lambda w, role, cell: {"path": f"/loans/{fixed(w, 'l', cell)}"},
+    ("support", "POST", "/loans/{loan_id}/status"): lambda w, role, cell: {
+        "path": f"/loans/{fresh(w, 'loan_status', cell)}/status", "json": {"status": "examined"}},
+    ("support", "POST", "/loans/{loan_id}/repayments"): lambda w, role, cell: {
+        "path": f"/loans/{fixed(w, 'lp', cell)}/repayments", "json": {"amount": 1, "paid_on": today()}},
+    ("support", "POST", "/loans/{loan_id}/outcomes"): lambda w, role, cell: {
+        "path": f"/loans/{fixed(w, 'lp', cell)}/outcomes", "json": {"month": 6, "running": True, "out_of_poverty": True}},
+    ("support", "POST", "/helper-units"): lambda w, role, cell: {"json": {
+        "name": "县一中", "kind": "work_unit", "region_code": {"own": LOCAL, "other": BEIJING, "missing": "419999"}[cell]}},
+    ("support", "GET", "/helper-units"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
+    ("support", "GET", "/helper-units/{unit_id}"): lambda w, role, cell: {"path": f"/helper-units/{fixed(w, 'u', cell)}"},
+    ("support", "POST", "/helper-units/{unit_id}/pairings"): lambda w, role, cell: {
+        "path": f"/helper-units/{fresh(w, 'pair_unit', cell)}/pairings", "json": {"worker_id": w.ids["w_local"]}},
+    ("support", "POST", "/helper-units/{unit_id}/targets"): lambda w, role, cell: {
+        "path": f"/helper-units/{fixed(w, 'u', cell)}/targets",
+        "json": {"year": date.today().year, "metric": "reemployed", "target": 3}},
+    ("support", "POST", "/assistance"): lambda w, role, cell: {"json": {
+        "worker_id": worker(w, "admin", cell), "kind": "policy", "helper_unit": w.ids["u_own"]}},
+    ("support", "GET", "/assistance"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
+    ("support", "GET", "/reports/support"): lambda w, role, cell: {"params": {"region": region_filter(cell)}},
+    ("support", "GET", "/audit"): lambda w, role, cell: {"params": {"resource_id": fixed(w, "l", cell)}},
 }
 
 

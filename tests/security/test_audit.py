@@ -82,6 +82,43 @@ def test_every_change_in_every_service_is_audited_with_who_what_when_and_where(w
             ("/export-batches/{batch_id}/income", {"period": date.today().strftime("%Y-%m"), "amount": 3000})):
         rec.call("placement", "POST", template, role="coordinator", ids={"batch_id": batch}, json=payload,
                  expect=201 if not template.endswith("arrival") else 200, audit_id=batch)
+    # --- support ---
+    today = date.today()
+    course = rec.call("support", "POST", "/courses", expect=201, json={
+        "title": "缝纫班", "skill": "缝纫", "certificate": "缝纫工证", "provider": "县职业培训中心", "region_code": LOCAL,
+        "starts_on": (today - timedelta(days=3)).isoformat(), "ends_on": (today + timedelta(days=30)).isoformat(),
+        "capacity": 5}).json()["course_id"]
+    rec.done[("support", "POST", "/courses")] = course
+    rec.call("support", "PATCH", "/courses/{course_id}", ids={"course_id": course}, json={"capacity": 6}, expect=200,
+             audit_id=course)
+    enrolment = rec.call("support", "POST", "/courses/{course_id}/enrolments", ids={"course_id": course},
+                         json={"worker_id": ids["w_local"]}, expect=201).json()["enrolment_id"]
+    rec.done[("support", "POST", "/courses/{course_id}/enrolments")] = enrolment
+    for template, payload in (("/enrolments/{enrolment_id}/attendance", {"on": today.isoformat(), "present": True}),
+                              ("/enrolments/{enrolment_id}/completion", {"passed": True})):
+        rec.call("support", "POST", template, ids={"enrolment_id": enrolment}, json=payload, expect=200,
+                 audit_id=enrolment)
+    loan = rec.call("support", "POST", "/loans", expect=201, json={
+        "worker_id": ids["w_local"], "amount": 9000, "purpose": "小餐馆", "guarantor_unit": "县总工会"}).json()["loan_id"]
+    rec.done[("support", "POST", "/loans")] = loan
+    for status in ("examined", "approved", "disbursed"):
+        rec.call("support", "POST", "/loans/{loan_id}/status", ids={"loan_id": loan}, json={"status": status},
+                 expect=200, audit_id=loan)
+    rec.call("support", "POST", "/loans/{loan_id}/repayments", ids={"loan_id": loan},
+             json={"amount": 500, "paid_on": today.isoformat()}, expect=201, audit_id=loan)
+    # Disbursed today: its 6-month outcome is not due (422); the loan's other changes are in the log.
+    rec.call("support", "POST", "/loans/{loan_id}/outcomes", ids={"loan_id": loan},
+             json={"month": 6, "running": True, "out_of_poverty": True}, expect=422, audit_id=loan)
+    unit = rec.call("support", "POST", "/helper-units", expect=201, json={
+        "name": "县财政局", "kind": "work_unit", "region_code": LOCAL}).json()["unit_id"]
+    rec.done[("support", "POST", "/helper-units")] = unit
+    rec.call("support", "POST", "/helper-units/{unit_id}/pairings", ids={"unit_id": unit},
+             json={"worker_id": ids["w_local"]}, expect=201, audit_id=unit)
+    rec.call("support", "POST", "/helper-units/{unit_id}/targets", ids={"unit_id": unit},
+             json={"year": today.year, "metric": "assisted", "target": 1}, expect=200, audit_id=unit)
+    helped = rec.call("support", "POST", "/assistance", expect=201, json={
+        "worker_id": ids["w_local"], "kind": "financial", "amount": 600, "helper_unit": unit}).json()["assistance_id"]
+    rec.done[("support", "POST", "/assistance")] = helped
     rec.call("intake", "DELETE", "/workers/{worker_id}", ids={"worker_id": worker}, expect=204, audit_id=worker)
 
     writes = {r.key for r in routes if r.method in WRITES}

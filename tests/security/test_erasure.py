@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from secworld import CROSS_REGION_AT, World, log_files
-from support import eventually, mobile, read_topic
+from support import eventually, mobile, read_topic, unique_national_id
 
 from services.intake.adapters.vault import Vault
 from shared.config import DEV_PII_KEY
@@ -191,5 +192,54 @@ def test_after_erasure_no_personal_value_is_left_anywhere(world, stack):
         engine.dispose()
     assert row["status"] == "erased" and row["region_code"] == REGION
     assert row["national_id_enc"] is None and row["name_enc"] is None and row["phone_enc"] is None
-    assert row["national_id_hash"] is None and row["birth_date"] is None
+    assert row["national_id_hash"] is None and row["birth_year"] is None and row["gender"] is None
     assert datetime.fromisoformat(str(row["erased_at"])).date() <= date.today()
+
+
+def _execute(url: str, sql: str, params: dict) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql), params)
+    finally:
+        engine.dispose()
+
+
+def test_erasure_scrubs_free_text_written_before_the_screen(world, stack):
+    """Free text from before the screen (loaded into the database directly) travelled in events into the read
+    models; erasure must leave none of it in any service's tables."""
+    smuggled_phone, smuggled_mail = mobile(), f"w{uuid.uuid4().hex[:8]}@example.com"
+    smuggled_id = unique_national_id(region=REGION)
+    dirty_skills = ["电焊", f"电话{smuggled_phone}"]
+    dirty_certs = [f"邮箱 {smuggled_mail}"]
+    dirty_occupations = [f"身份证{smuggled_id}"]
+    worker_id = world.new_worker(REGION)
+    intake_url = stack.env["INTAKE_DATABASE_URL"]
+    _execute(intake_url, "UPDATE workers SET skills = :s, certificates = :c, desired_occupations = :o WHERE id = :w",
+             {"s": json.dumps(dirty_skills, ensure_ascii=False), "c": json.dumps(dirty_certs, ensure_ascii=False),
+              "o": json.dumps(dirty_occupations, ensure_ascii=False), "w": worker_id})
+    # Any change sends the worker's whole state: the old free text travels to matching in WorkerUpdated.
+    caseworker = world.api("intake", "caseworker")
+    assert caseworker.patch(f"/workers/{worker_id}", json={"desired_wage_min": 3100}).status_code == 200
+    matching_url = stack.env["MATCHING_DATABASE_URL"]
+    eventually(lambda: any(smuggled_phone in text for text in database_text(matching_url).values()), timeout=30,
+               what="the pre-screen free text reaches matching's read model")
+    referral = world.referral(worker_id, world.ids["v1"])
+    placement_url = stack.env["PLACEMENT_DATABASE_URL"]
+    _execute(placement_url, "UPDATE referrals SET note = :n WHERE referral_id = :r",
+             {"n": f"本人电话 {smuggled_phone}", "r": referral})
+
+    assert caseworker.delete(f"/workers/{worker_id}").status_code == 204
+    eventually(lambda: world.api("matching").get(f"/workers/{worker_id}/matches").status_code == 404, timeout=30,
+               what="matching forgets the worker")
+
+    def placement_erased():
+        return all(smuggled_phone not in text for text in database_text(placement_url).values())
+
+    eventually(placement_erased, timeout=30, what="placement clears the note")
+    wanted = {smuggled_phone, smuggled_mail, smuggled_id}
+    found = []
+    for service in ("intake", "matching", "placement"):
+        for table, text in database_text(stack.env[f"{service.upper()}_DATABASE_URL"]).items():
+            found += [f"{service}.{table}: {v}" for v in wanted if v in text]
+    assert not found, "pre-screen free text left after erasure:\n" + "\n".join(sorted(found))

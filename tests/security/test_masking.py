@@ -22,7 +22,7 @@ from support import Api, token
 # right before a number does not hide it.
 NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z.\-])[1-8]\d{16}[\dXx](?![0-9A-Za-z])")
 MOBILE = re.compile(r"(?<![0-9A-Za-z.\-])1[3-9]\d{9}(?![0-9A-Za-z])")
-MASKED_ID = re.compile(r"^\d{6}\*{8}[\dXx]{4}$")
+MASKED_ID = re.compile(r"^\d{6}\*{12}$")
 MASKED_PHONE = re.compile(r"^1\d{2}\*{4}\d{4}$")
 
 ID_PARAMS = {

@@ -47,7 +47,9 @@ def targets(world) -> dict[str, list[str]]:
 
 # A refusal is any of these; 413 (our body limit) and 414/431 (gunicorn's request-line and header limits,
 # documented on every operation) refuse too, so they count as rejecting invalid input.
-REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422", "428", "429", "431", "5xx"]
+# 412: a PATCH whose If-Match names another version is refused before its body is looked at again.
+REJECTIONS = ["400", "401", "403", "404", "405", "406", "409", "412", "413", "414", "415", "422", "428", "429", "431",
+              "5xx"]
 
 
 def config_file(tmp_path: Path, targets: dict[str, list[str]]) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared import idempotency
 from shared.db import UTCDateTime, platform_tables
 
 metadata = sa.MetaData()
@@ -11,6 +12,8 @@ _platform = platform_tables(metadata)
 outbox = _platform["outbox"]
 inbox = _platform["inbox"]
 audit_log = _platform["audit_log"]
+# Idempotency-Key of POSTs that create (shared/idempotency.py).
+idempotency_keys = idempotency.table(metadata)
 
 workers = sa.Table(
     "workers",
@@ -22,7 +25,9 @@ workers = sa.Table(
     sa.Column("national_id_enc", sa.Text, nullable=True),
     sa.Column("name_enc", sa.Text, nullable=True),
     sa.Column("phone_enc", sa.Text, nullable=True),
-    sa.Column("birth_date", sa.Date, nullable=True),
+    # No birth date in clear (it is inside the encrypted ID): the year and the gender, which the 4050 rule and
+    # the figures need, are kept here and travel in no event (docs/privacy.md).
+    sa.Column("birth_year", sa.SmallInteger, nullable=True),
     sa.Column("gender", sa.String(6), nullable=True),
     # What the statistics need survives erasure.
     sa.Column("region_code", sa.String(6), nullable=False, index=True),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared import idempotency
 from shared.db import UTCDateTime, platform_tables
 
 metadata = sa.MetaData()
@@ -15,6 +16,8 @@ _platform = platform_tables(metadata)
 outbox = _platform["outbox"]
 inbox = _platform["inbox"]
 audit_log = _platform["audit_log"]
+# Idempotency-Key of POSTs that create (shared/idempotency.py).
+idempotency_keys = idempotency.table(metadata)
 
 workers = sa.Table(
     "m_workers",
@@ -84,4 +87,19 @@ changes = sa.Table(
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(10), nullable=False),  # worker | vacancy | model
     sa.Column("entity_id", sa.String(40), nullable=False),
+)
+
+# Upcoming courses, from support's training events: `raise_rank` names one that teaches what a vacancy misses.
+courses = sa.Table(
+    "m_courses",
+    metadata,
+    sa.Column("course_id", sa.String(36), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("skill_key", sa.String(100), nullable=False, index=True),
+    sa.Column("certificate_key", sa.String(100), nullable=False, index=True),
+    sa.Column("region_code", sa.String(6), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False, index=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("enrolled", sa.Integer, nullable=False),
 )

@@ -33,13 +33,13 @@ certificate listed in `missing_skills` and in `raise_rank`. The `certificates` f
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .clean import clean_title
 from .model import VacancyProfile, WorkerProfile
 from .text import Taxonomy, TextVectorizer, default_vectorizer, normalize, sparse_unit
 
@@ -57,6 +57,23 @@ F = {name: i for i, name in enumerate(FEATURES)}
 REGION_PROXIMITY = (1.0, 0.66, 0.33, 0.0)  # by region_distance 0..3
 EXPERIENCE_SATURATION_YEARS = 5.0
 NO_REGION = -1
+MIN_CONFIDENCE = 0.05  # candidate codes below this are not evidence at all
+
+
+def cleaned_terms(text: str) -> list[str]:
+    """A title or desired occupation as matching uses it: its cleaned parts.
+
+    A title that cleans to nothing ("包吃住 五险一金 4000元") adds nothing: the vacancy is matched on what
+    remains (its skills, occupation, region, wage), never on its perks.
+    """
+    if not normalize(text):
+        return []
+    return list(clean_title(text).parts)
+
+
+def context_terms(text: str) -> list[str]:
+    """What a title's brackets say about the work (技术经理（塑胶薄膜） → 塑胶薄膜): text evidence, no code."""
+    return list(clean_title(text).context) if normalize(text) else []
 
 
 # -- regions ---------------------------------------------------------------------------------------
@@ -111,6 +128,7 @@ class WorkerSignals:
     active: bool
     vec_idx: np.ndarray
     vec_val: np.ndarray
+    code_confidence: tuple[float, ...] = ()  # one per code; () means 1.0 each
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +148,8 @@ class VacancySignals:
     is_open: bool
     vec_idx: np.ndarray
     vec_val: np.ndarray
+    code_confidence: tuple[float, ...] = ()  # one per code; () means 1.0 each
+    evidence: tuple[tuple[str, str, float], ...] = ()  # (cleaned wording, code, confidence) of the title
 
 
 _CERT_SUFFIX = re.compile(r"(?:职业)?(?:资格|技能|上岗|操作|特种作业操作)?(?:证书|证|资格)$")
@@ -158,6 +178,7 @@ class Encoder:
         code_weight: float = 1.0,
         group_weight: float = 0.5,
         use_codes: bool = True,
+        top_k: int = 3,
     ) -> None:
         self.taxonomy = taxonomy or Taxonomy.load()
         self.vectorizer = vectorizer or default_vectorizer(self.taxonomy)
@@ -166,10 +187,24 @@ class Encoder:
         self.code_weight = code_weight * self.vectorizer.default_idf
         self.group_weight = group_weight * self.vectorizer.default_idf
         self.use_codes = use_codes
+        self.top_k = top_k
 
     def codes(self, term: str) -> tuple[str, ...]:
         """Classification codes of a term (none when codes are switched off)."""
         return self.taxonomy.resolve(term) if self.use_codes else ()
+
+    def soft_codes(self, term: str) -> tuple[tuple[str, float], ...]:
+        """Candidate codes of free text with their calibrated confidence (soft evidence)."""
+        if not self.use_codes or not normalize(term):
+            return ()
+        return tuple((c, p) for c, p in self.taxonomy.classify(term, k=self.top_k) if p >= MIN_CONFIDENCE)
+
+    def _merge_codes(self, terms: Sequence[str]) -> dict[str, float]:
+        best: dict[str, float] = {}
+        for term in terms:
+            for code, p in self.soft_codes(term):
+                best[code] = max(best.get(code, 0.0), p)
+        return best
 
     def term_keys(self, term: str) -> frozenset[str]:
         """Match keys of a skill: its normalised words and its detailed occupation codes."""
@@ -179,31 +214,33 @@ class Encoder:
         """Unit sparse vector of a bag of terms, with code tokens for what the taxonomy recognised."""
         weights = self.vectorizer.weights(terms)
         if self.use_codes:
-            counts: dict[str, int] = {}
+            # Each code token weighs by the code's confidence: a guess is soft evidence, and a wrong
+            # low-confidence guess costs a text match little (tests/unit/matching/test_matching_soft_codes.py).
+            counts: dict[str, float] = {}
             for term in terms:
-                for code in self.codes(term):
-                    counts[code] = counts.get(code, 0) + 1
-            groups: dict[str, int] = {}
+                for code, p in self.soft_codes(term):
+                    counts[code] = counts.get(code, 0.0) + p
+            groups: dict[str, float] = {}
             for code, c in counts.items():
                 tid = self.vectorizer.column("#" + code)
-                weights[tid] = weights.get(tid, 0.0) + self.code_weight * (1.0 + math.log(c))
+                weights[tid] = weights.get(tid, 0.0) + self.code_weight * c
                 group = code[:7]
-                groups[group] = max(groups.get(group, 0), c)
+                groups[group] = max(groups.get(group, 0.0), c)
             for group, c in groups.items():
                 tid = self.vectorizer.column("#" + group)
-                weights[tid] = weights.get(tid, 0.0) + self.group_weight * (1.0 + math.log(c))
+                weights[tid] = weights.get(tid, 0.0) + self.group_weight * c
         return sparse_unit(weights)
 
     def encode_worker(self, worker: WorkerProfile) -> WorkerSignals:
         """Project a worker onto what the model may see."""
-        terms = [t for t in (*worker.skills, *worker.desired_occupations) if normalize(t)]
+        desired = [p for t in worker.desired_occupations for p in cleaned_terms(t)]
+        terms = [t for t in (*worker.skills, *desired) if normalize(t)]
         keys: set[str] = set()
         for skill in worker.skills:
             if normalize(skill):
                 keys |= self.term_keys(skill)
-        codes = tuple(
-            dict.fromkeys(c for t in (*worker.desired_occupations, *worker.skills) for c in self.codes(t))
-        )
+        soft = self._merge_codes((*desired, *worker.skills))
+        codes = tuple(soft)
         idx, val = self.vector(terms)
         return WorkerSignals(
             worker_id=worker.worker_id,
@@ -218,6 +255,7 @@ class Encoder:
             active=bool(worker.active),
             vec_idx=idx,
             vec_val=val,
+            code_confidence=tuple(soft.values()),
         )
 
     def encode_vacancy(self, vacancy: VacancyProfile) -> VacancySignals:
@@ -228,10 +266,24 @@ class Encoder:
         preferred = tuple(
             (s, self.term_keys(s)) for s in dict.fromkeys(vacancy.preferred_skills) if normalize(s)
         )
-        codes = self.codes(vacancy.occupation) or self.codes(vacancy.title)
+        title_terms = cleaned_terms(vacancy.title)
+        occupation_terms = cleaned_terms(vacancy.occupation)
+        soft = self._merge_codes(occupation_terms) or self._merge_codes(title_terms)
+        codes = tuple(soft)
+        evidence = tuple(
+            (wording, code, p)
+            for wording in (occupation_terms or title_terms)[:3]
+            for code, p in self.soft_codes(wording)[:1]
+        )
         terms = [
             t
-            for t in (*vacancy.required_skills, *vacancy.preferred_skills, vacancy.title, vacancy.occupation)
+            for t in (
+                *vacancy.required_skills,
+                *vacancy.preferred_skills,
+                *title_terms,
+                *occupation_terms,
+                *context_terms(vacancy.title),
+            )
             if normalize(t)
         ]
         idx, val = self.vector(terms)
@@ -251,6 +303,8 @@ class Encoder:
             is_open=vacancy.is_open,
             vec_idx=idx,
             vec_val=val,
+            code_confidence=tuple(soft.values()),
+            evidence=evidence,
         )
 
 
@@ -332,17 +386,26 @@ def coverage(
     return hit / sum(weights)
 
 
-def occupation_similarity(worker_codes: Sequence[str], vacancy_codes: Sequence[str]) -> float:
-    """Best hierarchy closeness between any of the worker's and any of the vacancy's codes."""
+def occupation_similarity(
+    worker_codes: Sequence[str],
+    vacancy_codes: Sequence[str],
+    worker_conf: Sequence[float] = (),
+    vacancy_conf: Sequence[float] = (),
+) -> float:
+    """Best hierarchy closeness between any of the worker's and any of the vacancy's codes, each pair
+    weighted by both codes' confidence (1.0 when none is given): a guessed code is soft evidence."""
     best = 0.0
-    for vc in vacancy_codes:
+    for i, vc in enumerate(vacancy_codes):
         v = vc.split("-")
-        for wc in worker_codes:
+        pv = vacancy_conf[i] if i < len(vacancy_conf) else 1.0
+        for j, wc in enumerate(worker_codes):
+            pw = worker_conf[j] if j < len(worker_conf) else 1.0
             if wc == vc:
-                return 1.0
-            w = wc.split("-")
-            s = 0.6 if w[:3] == v[:3] else 0.3 if w[:2] == v[:2] else 0.1 if w[0] == v[0] else 0.0
-            best = max(best, s)
+                s = 1.0
+            else:
+                w = wc.split("-")
+                s = 0.6 if w[:3] == v[:3] else 0.3 if w[:2] == v[:2] else 0.1 if w[0] == v[0] else 0.0
+            best = max(best, s * pv * pw)
     return best
 
 
@@ -375,7 +438,7 @@ def experience(years: float, occ_similarity: float) -> float:
 
 def feature_row(worker: WorkerSignals, vacancy: VacancySignals, similarity: float) -> list[float]:
     """The features (ordered as FEATURES) of one pair, given their text similarity."""
-    occ = occupation_similarity(worker.codes, vacancy.codes)
+    occ = occupation_similarity(worker.codes, vacancy.codes, worker.code_confidence, vacancy.code_confidence)
     return [
         coverage(vacancy.required, vacancy.required_weights, worker.skill_keys),
         min(max(similarity, 0.0), 1.0),

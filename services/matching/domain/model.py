@@ -79,6 +79,7 @@ class Scored:
     `explanation` maps each model feature to its contribution, plus `baseline` (learned models only),
     `policy_boost` and `crowding_penalty`; the values add up to `score` (before clipping to 0..1).
     `raise_rank` lists the missing skills or certificates that would add the most score, best first.
+    `evidence` says in words what the score rests on, e.g. 岗位"电焊学徒"≈职业"电焊工"(置信度0.58).
     """
 
     id: str
@@ -87,6 +88,7 @@ class Scored:
     missing_skills: list[str] = field(default_factory=list)
     explanation: dict[str, float] = field(default_factory=dict)
     raise_rank: list[dict] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # the evidence used, in a caseworker's words
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the HTTP layer renames `id` to `worker_id`/`vacancy_id`)."""
@@ -97,4 +99,5 @@ class Scored:
             "missing_skills": list(self.missing_skills),
             "explanation": dict(self.explanation),
             "raise_rank": [dict(r) for r in self.raise_rank],
+            "evidence": list(self.evidence),
         }

@@ -62,6 +62,7 @@ from .features import (
     passes_hard_rules,
 )
 from .model import Scored, VacancyProfile, WorkerProfile
+from .text import code_hierarchy_similarity
 
 PRIOR_WEIGHTS: dict[str, float] = {
     "required_skill_coverage": 0.30,
@@ -307,7 +308,38 @@ class Scorer:
             missing_skills=missing,
             explanation=explanation,
             raise_rank=self.raise_rank(worker, w_sig, v_sig, model_score, memo=memo) if missing else [],
+            evidence=self.evidence(w_sig, v_sig, contrib, matched),
         )
+
+    def evidence(
+        self, w_sig: WorkerSignals, v_sig: VacancySignals, contrib: np.ndarray, matched: Sequence[str]
+    ) -> list[str]:
+        """The evidence the score used, in words: the occupation codes that met (with their confidence),
+        the skills that matched, and the text similarity — each only if it added to the score."""
+        out: list[str] = []
+        c = dict(zip(FEATURES, contrib, strict=True))
+        name = self.encoder.taxonomy.name
+        if c.get("occupation_similarity", 0.0) > 1e-4:
+            best, pair = 0.0, None
+            w_conf = _confidences(w_sig)
+            for vc, pv in zip(v_sig.codes, _confidences(v_sig), strict=True):
+                for wc, pw in zip(w_sig.codes, w_conf, strict=True):
+                    s = code_hierarchy_similarity(vc, wc) * pv * pw
+                    if s > best:
+                        best, pair = s, (vc, pv, wc, pw)
+            if pair is not None:
+                vc, pv, wc, pw = pair
+                wording = next((w for w, code, _ in v_sig.evidence if code == vc), "")
+                vac = f'岗位"{wording}"≈职业"{name(vc)}"(置信度{pv:.2f})' if wording else f'岗位职业"{name(vc)}"'
+                if vc == wc:
+                    out.append(f'{vac}，与求职者的职业相同(置信度{pw:.2f})')
+                else:
+                    out.append(f'{vac}，与求职者的职业"{name(wc)}"(置信度{pw:.2f})同属一类')
+        if matched:
+            out.append("技能相符：" + "、".join(matched))
+        if c.get("skill_similarity", 0.0) > 1e-4:
+            out.append(f"岗位与求职者所写文字相近(相似度贡献{c['skill_similarity']:.2f})")
+        return out
 
     def raise_rank(
         self,
@@ -353,6 +385,11 @@ class Scorer:
             out.append(entry)
         out.sort(key=lambda e: -e["gain"])
         return out[: self.raise_rank_items]
+
+
+def _confidences(sig: WorkerSignals | VacancySignals) -> tuple[float, ...]:
+    conf = sig.code_confidence
+    return conf if len(conf) == len(sig.codes) else (1.0,) * len(sig.codes)
 
 
 class Ranker(Protocol):

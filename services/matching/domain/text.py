@@ -18,6 +18,7 @@ texts, so a vector never changes when other workers or vacancies arrive (the ind
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import re
@@ -46,6 +47,7 @@ _MARKER = re.compile(f"(?<=[{_CJK}）)])\\s*[LSP](?:\\s*/\\s*[LSP])*$")
 _SPACES = re.compile(r"\s+")
 _CODE = re.compile(r"^\d-\d{2}-\d{2}-\d{2}$")
 
+DEFAULT_NGRAMS = (1, 2)  # single characters and pairs: chosen on the tuning part of the development data
 MAX_SHORT_TERM = 12  # longer texts are sentences: they get n-grams, not a guessed occupation code
 FUZZY_THRESHOLD = 0.5
 
@@ -168,6 +170,8 @@ class Taxonomy:
             {len(k) for k in (*self._names, *self._aliases, *self._synonyms) if len(k) >= 2}, reverse=True
         )
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._classify_cache: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._groups_by_name: dict[str, list[str]] | None = None
         self._fuzzy = None
         self._fuzzy_lock = threading.Lock()
 
@@ -294,9 +298,91 @@ class Taxonomy:
                     self._fuzzy = (vocab, matrix, [table[t] for t in terms])
         return self._fuzzy
 
+    # -- classification of free text with a confidence ---------------------------------------------
+    def candidate_evidence(self, text: str, k: int = 5) -> list[tuple[str, tuple[float, ...]]]:
+        """Candidate codes of a cleaned title or term with their raw evidence, strongest first.
+
+        Evidence per code: (exact name/alias/synonym 0/1, share of the text covered by the longest known
+        term inside it, character 2-/3-gram cosine with the closest name or alias, 1/(rank + 1)). The text is cleaned
+        first (`clean.clean_title`); each of its parts ("验货员/质量工程师") is looked up.
+        """
+        from .clean import clean_title
+
+        cleaned = clean_title(text)
+        parts = cleaned.parts or ((normalize(text),) if normalize(text) else ())
+        evidence: dict[str, list[float]] = {}
+
+        def note(code: str, slot: int, value: float) -> None:
+            ev = evidence.setdefault(code, [0.0, 0.0, 0.0])
+            ev[slot] = max(ev[slot], value)
+
+        for part in parts[:6]:
+            key = normalize(strip_marker(part))
+            exact = self._exact(key) or self._group_names().get(key)
+            for code in exact or ():
+                note(code, 0, 1.0)
+            if has_cjk(key) and len(key) <= 3 * MAX_SHORT_TERM:
+                contained, coverage = self._longest_contained(key)
+                for code in contained[:k]:
+                    note(code, 1, coverage)
+                for code, sim in self.similar(key, k=k):
+                    note(code, 2, sim)
+        ranked = sorted(evidence.items(), key=lambda kv: (-(kv[1][0] * 2 + kv[1][1] + kv[1][2]), kv[0]))
+        # The fourth number: 1 for the strongest candidate, 1/(rank+1) after it (how contested it is).
+        return [(code, (ev[0], ev[1], ev[2], 1.0 / (r + 1))) for r, (code, ev) in enumerate(ranked[:k])]
+
+    def classify(self, text: str, k: int = 3) -> tuple[tuple[str, float], ...]:
+        """Top-k candidate codes of free text with a calibrated confidence (probability it is right).
+
+        The calibration (`calibration.json`, fitted on the tuning part of the development data by
+        `python -m services.matching.evaluation.calibrate`) maps the raw evidence to a probability.
+        """
+        key = normalize(text)
+        hit = self._classify_cache.get(key)
+        if hit is not None:
+            return hit[:k]
+        cal = calibration()
+        out = []
+        for code, ev in self.candidate_evidence(text, k=max(k, 5)):
+            z = cal["intercept"] + sum(c * x for c, x in zip(cal["coef"], ev, strict=True))
+            out.append((code, round(1.0 / (1.0 + math.exp(-z)), 3)))
+        out.sort(key=lambda cv: -cv[1])
+        result = tuple(out)
+        if len(self._classify_cache) > 200_000:
+            self._classify_cache.clear()
+        self._classify_cache[key] = result
+        return result[:k]
+
+    def _group_names(self) -> dict[str, list[str]]:
+        if self._groups_by_name is None:
+            table: dict[str, list[str]] = {}
+            for code, name in self.groups.items():
+                if code.count("-00") <= 1:  # minor groups only: 1-04-00-00 is too broad to name a job
+                    _add(table, normalize(name), code)
+            self._groups_by_name = table
+        return self._groups_by_name
+
     def documents(self) -> list[list[str]]:
         """Each detailed occupation's texts (name, aliases, definition, tasks): the IDF corpus."""
         return [[occ.name, *occ.aliases, occ.definition, *occ.tasks] for occ in self.occupations.values()]
+
+
+CALIBRATION_PATH = DOMAIN_DIR / "calibration.json"
+# Used until a calibration is fitted: an exact name is usually right, a close name often, a fragment rarely.
+DEFAULT_CALIBRATION = {"intercept": -4.0, "coef": [3.5, 1.0, 2.0, 1.0]}
+_CALIBRATION: dict | None = None
+
+
+def calibration() -> dict:
+    """The fitted confidence calibration (intercept, coefficients over the raw evidence)."""
+    global _CALIBRATION
+    if _CALIBRATION is None:
+        try:
+            doc = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+            _CALIBRATION = {"intercept": float(doc["intercept"]), "coef": [float(c) for c in doc["coef"]]}
+        except FileNotFoundError:
+            _CALIBRATION = dict(DEFAULT_CALIBRATION)
+    return _CALIBRATION
 
 
 _LOAD_LOCK = threading.Lock()
@@ -497,5 +583,7 @@ def default_vectorizer(taxonomy: Taxonomy | None = None, analyzer: str = "char")
     with _LOAD_LOCK:
         vec = _DEFAULT_VECTORIZER.get(key)
         if vec is None:
-            vec = _DEFAULT_VECTORIZER[key] = TextVectorizer(analyzer=analyzer).fit(taxonomy.documents())
+            vec = _DEFAULT_VECTORIZER[key] = TextVectorizer(
+                analyzer=analyzer, ngram_range=DEFAULT_NGRAMS
+            ).fit(taxonomy.documents())
     return vec

@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping
 
 from services.placement.domain.figures import flatten
+from shared.cells import safe_cell
 
 HEADER = ("figure", "value")
 
@@ -18,7 +19,8 @@ def _rows(report: Mapping) -> list[tuple[str, object]]:
 
 
 def _cell(value: object) -> object:
-    return "" if value is None else value
+    # Every cell through the shared escape: a text that a spreadsheet program would run as a formula is not.
+    return "" if value is None else safe_cell(value)
 
 
 def summary_csv(report: Mapping) -> bytes:
@@ -26,7 +28,7 @@ def summary_csv(report: Mapping) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     for name, value in _rows(report):
-        writer.writerow((name, _cell(value)))
+        writer.writerow((_cell(name), _cell(value)))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -38,7 +40,7 @@ def summary_xlsx(report: Mapping) -> bytes:
     sheet.title = "summary"
     sheet.append(list(HEADER))
     for name, value in _rows(report):
-        sheet.append([name, _cell(value)])
+        sheet.append([_cell(name), _cell(value)])
     sheet.column_dimensions["A"].width = 28
     sheet.column_dimensions["B"].width = 16
     out = io.BytesIO()

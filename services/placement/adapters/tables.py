@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared import idempotency
 from shared.db import UTCDateTime, platform_tables
 
 metadata = sa.MetaData()
@@ -16,6 +17,8 @@ _platform = platform_tables(metadata)
 outbox = _platform["outbox"]
 inbox = _platform["inbox"]
 audit_log = _platform["audit_log"]
+# Idempotency-Key of POSTs that create (shared/idempotency.py).
+idempotency_keys = idempotency.table(metadata)
 
 # --- read models, fed by intake's events and upserted by version ---------------------------------------
 

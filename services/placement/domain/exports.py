@@ -51,6 +51,20 @@ def check_members(worker_ids: Iterable[str], known: Mapping[str, Mapping]) -> No
                              extra={"unknown_worker_ids": unknown, "unwilling_worker_ids": unwilling})
 
 
+class WorkersAway(Conflict):
+    code = "workers_in_another_batch"
+
+
+def check_not_away(away: Mapping[str, str]) -> None:
+    """A worker in a batch that has not returned (and who has not come back early) cannot join another."""
+    if not away:
+        return
+    listed = ", ".join(f"{w} (batch {b})" for w, b in sorted(away.items()))
+    raise WorkersAway(f"{len(away)} worker(s) are in a batch that has not returned: {listed}",
+                      fields={"worker_ids": [f"in a batch that has not returned: {listed}"]},
+                      extra={"batches": dict(sorted(away.items()))})
+
+
 def check_event_date(on: date, *, field: str, departure: date, today: date, not_before: date | None = None,
                      not_before_what: str = "") -> None:
     """A date of something that happened on the trip: not before departure (or `not_before`), not in the future."""

@@ -61,12 +61,11 @@ def retention(placements: Iterable[PlacementFact], month: int, start: date, end:
     """(employed, known) over placements whose `month`-month date falls in the period.
 
     Known: a follow-up for that month was recorded, or an earlier one found the worker gone (not retained).
-    A placement with neither is not yet known and left out, rather than guessed either way.
+    A placement with neither is not yet known and left out, rather than guessed either way. Each worker counts
+    once: by the earliest of its placements whose date falls in the period.
     """
     employed = known = 0
-    for p in placements:
-        if not _in(followup_date(p.start_date, month), start, end):
-            continue
+    for p in _first_per_worker(p for p in placements if _in(followup_date(p.start_date, month), start, end)):
         if month in p.followups:
             known += 1
             employed += 1 if p.followups[month] else 0
@@ -75,9 +74,22 @@ def retention(placements: Iterable[PlacementFact], month: int, start: date, end:
     return employed, known
 
 
+def _first_per_worker(placements: Iterable[PlacementFact]) -> list[PlacementFact]:
+    """Each worker's earliest placement (by start, then type): a worker counts once per figure and period."""
+    first: dict[str, PlacementFact] = {}
+    for p in placements:
+        seen = first.get(p.worker_id)
+        if seen is None or (p.start_date, PLACEMENT_TYPES.index(p.placement_type)) < (
+                seen.start_date, PLACEMENT_TYPES.index(seen.placement_type)):
+            first[p.worker_id] = p
+    return list(first.values())
+
+
 def median_days_to_placement(placements: Iterable[PlacementFact]) -> float | None:
-    """Median of registration → start over placements; a start before registration counts as 0 days."""
-    days = [max(0, (p.start_date - p.registered_on).days) for p in placements if p.registered_on is not None]
+    """Median of registration → start over workers (each by its first placement); a start before registration
+    counts as 0 days."""
+    days = [max(0, (p.start_date - p.registered_on).days) for p in _first_per_worker(placements)
+            if p.registered_on is not None]
     if not days:
         return None
     value = statistics.median(days)

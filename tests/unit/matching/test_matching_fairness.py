@@ -2,7 +2,11 @@
 
 import pytest
 
-from services.matching.domain.evaluation import (
+from services.matching.domain.features import FEATURES, Encoder
+from services.matching.domain.index import MatchIndex
+from services.matching.domain.model import VacancyProfile, WorkerProfile
+from services.matching.domain.text import Taxonomy
+from services.matching.evaluation.retrieval import (
     TFIDF_GRID_ZH,
     bm25_scores,
     csco_dataset,
@@ -11,10 +15,6 @@ from services.matching.domain.evaluation import (
     retrieval_metrics,
     tfidf_scores,
 )
-from services.matching.domain.features import FEATURES, Encoder
-from services.matching.domain.index import MatchIndex
-from services.matching.domain.model import VacancyProfile, WorkerProfile
-from services.matching.domain.text import Taxonomy
 
 
 @pytest.fixture(scope="module")

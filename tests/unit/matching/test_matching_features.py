@@ -7,7 +7,6 @@ import random
 import numpy as np
 import pytest
 
-from services.matching.domain.evaluation import feature_tensor, synthetic_population
 from services.matching.domain.features import (
     FEATURES,
     Encoder,
@@ -22,6 +21,7 @@ from services.matching.domain.features import (
 )
 from services.matching.domain.model import VacancyProfile, WorkerProfile
 from services.matching.domain.ranker import BruteForceRanker
+from services.matching.evaluation.retrieval import feature_tensor, synthetic_population
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,11 @@ def test_synonyms_cover_required_skills_and_meet_in_the_vector(encoder):
         encoder, worker(skills=("电焊",), desired_occupations=()), vacancy(required_skills=("焊工", "氩弧焊"))
     )
     assert f["required_skill_coverage"] == 1.0
-    assert f["skill_similarity"] > 0.3  # 电焊 and 焊工 share no character pair, only the code token
-    assert f["occupation_similarity"] == 1.0
+    assert f["skill_similarity"] > 0.3  # 电焊 and 焊工 share one character; the code token does the rest
+    # Same detailed occupation, weighted by both codes' calibrated confidence (soft evidence).
+    (code_w, p_w), (code_v, p_v) = encoder.soft_codes("电焊")[0], encoder.soft_codes("焊工")[0]
+    assert code_w == code_v
+    assert f["occupation_similarity"] == pytest.approx(1.0 * p_w * p_v)
 
 
 def test_occupation_similarity_follows_the_classification_hierarchy(encoder):
@@ -77,7 +80,8 @@ def test_occupation_similarity_follows_the_classification_hierarchy(encoder):
     other_major = features(
         encoder, worker(skills=("保洁",), desired_occupations=()), vacancy(occupation="焊工")
     )
-    assert same_minor["occupation_similarity"] == 0.6
+    p_w, p_v = encoder.soft_codes("车工")[0][1], encoder.soft_codes("铣工")[0][1]
+    assert same_minor["occupation_similarity"] == pytest.approx(0.6 * p_w * p_v)
     assert other_major["occupation_similarity"] == 0.0
 
 

