@@ -40,8 +40,11 @@ def _sign_in(url: str, username: str) -> requests.Session:
     return s
 
 
-def _concurrently(jobs: Sequence[Callable[[], None]], threads: int) -> list[float]:
-    """Run the jobs on `threads` threads; the milliseconds of each."""
+FAILURES: dict[str, int] = {}
+
+
+def _concurrently(jobs: Sequence[Callable[[], None]], threads: int, *, name: str = "") -> list[float]:
+    """Run the jobs on `threads` threads; the milliseconds of each that succeeded (failures are counted)."""
     times: list[float] = []
     lock = threading.Lock()
     queue = list(jobs)
@@ -53,7 +56,12 @@ def _concurrently(jobs: Sequence[Callable[[], None]], threads: int) -> list[floa
                     return
                 job = queue.pop()
             t0 = time.perf_counter()
-            job()
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a failed page is counted, never timed, and the run goes on
+                with lock:
+                    FAILURES[name] = FAILURES.get(name, 0) + 1
+                continue
             ms = (time.perf_counter() - t0) * 1000.0
             with lock:
                 times.append(ms)
@@ -114,16 +122,18 @@ def measure(*, console_url: str, settings, accounts, worker_ids: Sequence[str], 
     n = rounds * USERS
     # Warm-up: every connection pool and cache, once.
     _concurrently([page(users[i % USERS], f"/workers/{ids[i % len(ids)]}") for i in range(USERS)], USERS)
-    worker_pages = _concurrently([page(users[i % USERS], f"/workers/{ids[i % len(ids)]}") for i in range(n)], USERS)
-    worker_floor = _concurrently([floor_worker(ids[i % len(ids)]) for i in range(n)], USERS)
-    home_pages = _concurrently([page(users[i % USERS], "/") for i in range(n)], USERS)
-    home_floor = _concurrently([floor_home for _ in range(n)], USERS)
+    FAILURES.clear()
+    worker_pages = _concurrently([page(users[i % USERS], f"/workers/{ids[i % len(ids)]}") for i in range(n)], USERS,
+                                 name="worker_page")
+    worker_floor = _concurrently([floor_worker(ids[i % len(ids)]) for i in range(n)], USERS, name="worker_floor")
+    home_pages = _concurrently([page(users[i % USERS], "/") for i in range(n)], USERS, name="home_page")
+    home_floor = _concurrently([floor_home for _ in range(n)], USERS, name="home_floor")
     sw, swf, sh, shf = summary(worker_pages), summary(worker_floor), summary(home_pages), summary(home_floor)
     return {
         "figures": {"console_page_p95_ms": max(sw["p95"], sh["p95"]),
                     "console_floor_p95_ms": max(swf["p95"], shf["p95"]),
                     "console_worker_page_p95_ms": sw["p95"], "console_worker_floor_p95_ms": swf["p95"],
                     "console_home_page_p95_ms": sh["p95"], "console_home_floor_p95_ms": shf["p95"]},
-        "details": {"users": USERS, "requests_per_page": n, "worker_page_ms": sw, "worker_floor_ms": swf,
+        "details": {"users": USERS, "requests_per_page": n, "failed": dict(FAILURES), "worker_page_ms": sw, "worker_floor_ms": swf,
                     "home_page_ms": sh, "home_floor_ms": shf},
     }

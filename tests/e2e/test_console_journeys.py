@@ -113,6 +113,9 @@ def test_a_caseworker_registers_refers_and_prints_and_the_employer_answers_by_th
     expect(call).to_contain_text("已记录")  # answered in place (htmx)
     page.reload()
     expect(page.locator("li.call", has_text="刘秀兰")).to_have_count(0)
+    page.goto(f"{console.url}/")
+    expect(page.locator("#panel-new")).to_be_visible()
+    shot(page, "11-caseworker-home-later")
 
     # The manager's figures count the hire.
     manager = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")

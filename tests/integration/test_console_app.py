@@ -75,3 +75,38 @@ def test_the_sign_in_never_redirects_off_the_site(client):
     r = client.post("/login?next=//evil.example/x", data={"username": "wang", "password": "correct-horse",
                                                          "csrf_token": token})
     assert r.status_code == 302 and r.headers["Location"] == "/"
+
+
+def test_the_user_command_adds_disables_and_resets_accounts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JOBBRIDGE_ENV": "test", "JOBBRIDGE_DATA_DIR": str(tmp_path),
+           "CONSOLE_DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "shared.cli", "user", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    added = cli("add", "--username", "zhang", "--password", "long-enough-1", "--role", "manager", "--region", "4109")
+    assert added.returncode == 0, added.stderr
+    assert cli("add", "--username", "li", "--password", "long-enough-1", "--role", "employer").returncode == 2
+    accounts = Accounts(make_session_factory(make_engine(env["CONSOLE_DATABASE_URL"])), hasher=TEST_HASHER)
+    assert accounts.authenticate("zhang", "long-enough-1", remote_addr=None).regions == ("4109",)
+    assert cli("disable", "--username", "zhang").returncode == 0
+    assert accounts.get("zhang") and accounts.list()[0]["disabled"] is True
+    assert cli("reset", "--username", "zhang", "--password", "another-one-2").returncode == 0
+    assert accounts.authenticate("zhang", "another-one-2", remote_addr=None).role == "manager"
+    assert [a["action"] for a in accounts.audit_entries(actor="cli")][:3] == ["user_reset", "user_disable", "user_add"]
+
+
+def test_an_expired_or_unknown_answer_link_is_refused_before_any_service_is_asked(tmp_path):
+    app = _app(tmp_path, JOBBRIDGE_ENV="test")
+    accounts = app.extensions["accounts"]
+    link = accounts.answer_link(referral_id="r-expired", employer_id="e-1", created_by="wang", days=0)
+    client = app.test_client()
+    r = client.get(f"/r/{link['code']}")
+    assert r.status_code == 410 and "已过期" in r.get_data(as_text=True)
+    assert client.get("/r/ZZZZZZZZZZ").status_code == 404
+    assert client.get("/r/<script>").status_code == 404

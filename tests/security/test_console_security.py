@@ -62,7 +62,11 @@ def sessions(console):
 @pytest.fixture(scope="module")
 def objects(console):
     ids = console.ids
-    other_batch = console.batch([ids["w_local"]], ids["e2"])
+    # A worker away with one batch cannot leave with another: the other batch takes a worker of its own.
+    from consoleworld import CROSS_REGION_AT, LOCAL
+
+    traveller = console.new_worker(LOCAL, willing_to_relocate=True, target_regions=[CROSS_REGION_AT])
+    other_batch = console.batch([traveller], ids["e2"])
     return {"w": (ids["w_local"], ids["w_bj"]), "v": (ids["v1"], ids["v2"]), "r": (ids["r_own"], ids["r_other"]),
             "b": (ids["b_own"], other_batch)}
 

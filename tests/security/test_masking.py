@@ -185,3 +185,13 @@ def test_employers_and_coordinators_do_not_see_the_priority_boost(world):
         assert all("policy_boost" not in i["explanation"] and 0 <= i["score"] <= 1 for i in items), who
     admin = world.api("matching").get(f"/vacancies/{ids['v1']}/matches", params={"limit": 100}).json()["items"]
     assert admin and all("policy_boost" in i["explanation"] for i in admin)
+
+
+def test_a_managers_session_shows_workers_masked(world, routes):
+    """Managers read lists and records of their regions, never with full personal data."""
+    pages = crawl(world, routes, "manager")
+    assert len(pages) > 20
+    assert_no_leaks(world, pages)
+    shown = world.api("intake", "manager").get(f"/workers/{world.ids['w_local']}").json()
+    assert shown["pii_masked"] is True
+    assert MASKED_ID.match(shown["national_id"]) and MASKED_PHONE.match(shown["phone"])
