@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support import base_env  # noqa: F401 - the fixtures below and other test folders use it
 
 from shared.devstack import Stack
-from support import base_env  # noqa: F401 - the fixtures below and other test folders use it
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 
