@@ -212,7 +212,7 @@ class LoanCreateSchema(Strict):
                                  validate=validate.Range(min=1, max=MAX_TERM_MONTHS))
 
 
-class LoanStatusSchema(Strict):
+class LoanStatusChangeSchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf(TARGETS))
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REJECTION_REASONS),
                            metadata={"description": "required for rejected"})
@@ -221,6 +221,11 @@ class LoanStatusSchema(Strict):
     term_months = fields.Integer(strict=True, load_default=None, allow_none=True,
                                  validate=validate.Range(min=1, max=MAX_TERM_MONTHS),
                                  metadata={"description": "disbursed: months of repayment (default 12)"})
+
+
+# Documented as `LoanStatusChange`: a component named `LoanStatus` clashes, in generated clients, with the enum of
+# a loan's `status` field (openapi-python-client then drops `Loan` and every loan operation's answer).
+LoanStatusSchema = LoanStatusChangeSchema
 
 
 class RepaymentSchema(Strict):
