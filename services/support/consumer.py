@@ -81,8 +81,15 @@ def apply_worker_erased(session: Session, p: dict) -> None:
         purpose=None, project=None, reason_text=None))
     session.execute(assistance.update().where(assistance.c.worker_id == worker_id).values(note=None))
     session.execute(enrolments.update().where(enrolments.c.worker_id == worker_id).values(certificate_no=None))
-    # Stored answers of retried POSTs may name the worker with an amount: they go too.
-    idempotency.forget(session, idempotency_keys, worker_id)
+    # Stored answers of retried POSTs may name the worker with an amount, a loan's purpose or a note: they go
+    # too. An answer is filed under the first id it carries (keys sorted): a loan's, a repayment's and an
+    # outcome's under the loan id, assistance under its own id, so forget by those of the worker as well as by
+    # the worker id. (An enrolment's answer, filed under the course id, holds no more than the worker's id.)
+    forgotten = {worker_id}
+    for column, where in ((loans.c.loan_id, loans.c.worker_id), (assistance.c.assistance_id, assistance.c.worker_id)):
+        forgotten.update(session.execute(sa.select(column).where(where == worker_id)).scalars())
+    for resource_id in sorted(forgotten):
+        idempotency.forget(session, idempotency_keys, resource_id)
     audit(session, None, action="erase", resource="worker", resource_id=worker_id, at=now)
 
 

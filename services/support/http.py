@@ -42,6 +42,7 @@ from services.support.schemas import (
     UnitQuerySchema,
     UnitSchema,
 )
+from shared.apidoc import Op
 from shared.config import Settings
 from shared.http import (
     AuditEntrySchema,
@@ -62,6 +63,50 @@ loans_bp = Blueprint("loans", __name__, description="Micro-loans from the union'
 assistance_bp = Blueprint("assistance", __name__, description="One-to-one assistance: helper units, pairings, the log")
 reports_bp = Blueprint("reports", __name__, description="The support figures")
 audit_bp = Blueprint("audit", __name__, description="Audit log (admin)")
+
+
+W = "9b2f5c1e-3d4a-4f6b-8c7d-1e2f3a4b5c6d"  # example ids in the document
+E = "4c3b2a19-0817-4f6e-9d5c-4b3a29180706"
+U = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+P = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
+
+OPERATIONS = {
+    "courses.create_course": Op("开设培训班", "Open a course", {
+        "title": "电焊工培训班（第三期）", "skill": "电焊", "occupation_code": "6-18-02", "certificate": "焊工证",
+        "provider": "县职业技术学校", "region_code": "410922", "starts_on": "2026-12-07", "ends_on": "2026-12-25",
+        "capacity": 40, "employer_id": E, "hiring_commitment": 20}),
+    "courses.list_courses": Op("查询培训班", "List courses"),
+    "courses.get_course": Op("查看培训班", "Get a course"),
+    "courses.update_course": Op("修改培训班", "Change a course", {"capacity": 45, "ends_on": "2026-12-28"}),
+    "courses.enrol": Op("报名参加培训", "Enrol a worker", {"worker_id": W}),
+    "courses.list_enrolments": Op("查看培训班学员", "List a course's enrolments"),
+    "courses.get_enrolment": Op("查看报名记录", "Get an enrolment"),
+    "courses.record_attendance": Op("登记出勤", "Record attendance", {"on": "2026-12-08", "present": True}),
+    "courses.complete": Op("登记结业考核", "Record completion", {"passed": True, "certificate_no": "HG-2026-0153"}),
+    "loans.apply_loan": Op("申请创业小额贷款", "Apply for a micro-loan", {
+        "worker_id": W, "amount": 50000, "purpose": "小餐馆", "project": "在镇上开一家面馆，夫妻二人经营",
+        "guarantor_unit": "县总工会", "term_months": 24}),
+    "loans.list_loans": Op("查询贷款", "List loans"),
+    "loans.get_loan": Op("查看贷款", "Get a loan"),
+    "loans.change_loan_status": Op("更新贷款状态", "Change a loan's status",
+                                   {"status": "disbursed", "on": "2026-12-10", "term_months": 24}),
+    "loans.record_repayment": Op("登记还款", "Record a repayment", {"amount": 2100, "paid_on": "2027-01-10"}),
+    "loans.record_outcome": Op("登记贷款成效", "Record a loan's outcome",
+                               {"month": 6, "running": True, "monthly_income": 3800, "out_of_poverty": True}),
+    "assistance.create_unit": Op("登记帮扶单位", "Register a helper unit",
+                                 {"name": "县供电公司", "kind": "work_unit", "region_code": "410922"}),
+    "assistance.list_units": Op("查询帮扶单位", "List helper units"),
+    "assistance.get_unit": Op("查看帮扶单位", "Get a helper unit"),
+    "assistance.pair": Op("结对帮扶", "Pair a worker with the unit", {"worker_id": W, "started_on": "2026-12-01"}),
+    "assistance.set_target": Op("设定帮扶目标", "Set the unit's target",
+                                {"year": 2027, "metric": "reemployed", "target": 10}),
+    "assistance.record_assistance": Op("登记帮扶记录", "Record assistance", {
+        "worker_id": W, "kind": "material", "helper_unit": U, "given_on": "2026-12-05", "equipment": "电焊机",
+        "quantity": 1, "placement_id": P}),
+    "assistance.list_assistance": Op("查询帮扶记录", "List assistance"),
+    "reports.support_report": Op("就业帮扶统计报表", "The support figures"),
+    "audit.list_audit": Op("查看审计日志", "Read the audit log"),
+}
 
 
 def svc() -> SupportService:
@@ -291,6 +336,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         blueprints=[courses_bp, loans_bp, assistance_bp, reports_bp, audit_bp],
         readiness=readiness,
         engine=container.engine,
+        operations=OPERATIONS,
         idempotency=idempotency_keys,
     ))
     app.extensions["support"] = service

@@ -20,6 +20,7 @@ from services.support.domain.loans import (
     STATUSES,
     TARGETS,
 )
+from shared.apidoc import DIGITS, Pattern
 from shared.http import per_page as per_page_field
 from shared.regions import PROVINCE_PREFIXES, is_known_region
 
@@ -85,7 +86,7 @@ def _region(value: str) -> None:
 
 Region = lambda **kw: fields.String(validate=[validate.Length(max=6), _region], **kw)  # noqa: E731
 RegionPrefix = lambda **kw: fields.String(  # noqa: E731
-    validate=[validate.Length(min=2, max=6), validate.Regexp(r"^\d+\Z", error="must be digits")], **kw)
+    validate=[validate.Length(min=2, max=6), Pattern(DIGITS, error="must be digits")], **kw)
 Money = lambda top, **kw: fields.Integer(strict=True, validate=validate.Range(min=1, max=top), **kw)  # noqa: E731
 Page = lambda: fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))  # noqa: E731
 
@@ -97,14 +98,17 @@ class PageQuery(Strict):
 
 # --- courses -----------------------------------------------------------------------------------------------
 
+# A CSCO-22 code (6-18-02, optionally with a qualifier in brackets) or a plain number; ECMA-262 as documented.
+OCCUPATION_CODE = r"^([0-9](-[0-9]{2}){1,3}(\([0-9A-Za-z_\u4e00-\u9fff]+\))?|[0-9]{1,8})$"
+
+
 class CourseCreateSchema(Strict):
     title = Text(200, required=True)
     # At most 40 characters, as intake keeps a worker's terms.
     skill = Text(40, required=True, metadata={"description": "the skill the course teaches, as intake spells it"})
-    occupation_code = fields.String(load_default=None, allow_none=True,
-                                    validate=[validate.Length(max=20),
-                                              validate.Regexp(r"^(\d(-\d{2}){1,3}(\(\w+\))?|\d{1,8})\Z",
-                                                              error="must be a CSCO-22 code such as 6-18-02")])
+    occupation_code = fields.String(load_default=None, allow_none=True, validate=[
+        validate.Length(max=20),
+        Pattern(OCCUPATION_CODE, error="must be a CSCO-22 code such as 6-18-02")])
     certificate = Text(40, required=True, metadata={"description": "the certificate a pass gives"})
     provider = Text(200, required=True)
     region_code = Region(required=True)
@@ -174,8 +178,8 @@ class CompletionSchema(Strict):
     passed = fields.Boolean(required=True)
     certificate_no = fields.String(load_default=None, allow_none=True,
                                    validate=[validate.Length(min=1, max=60),
-                                             validate.Regexp(r"^[0-9A-Za-z\-/]+\Z",
-                                                             error="letters, digits, - and / only")])
+                                             Pattern(r"^[0-9A-Za-z/-]+$",
+                                                     error="letters, digits, - and / only")])
 
 
 class EnrolmentSchema(Schema):
@@ -208,7 +212,7 @@ class LoanCreateSchema(Strict):
                                  validate=validate.Range(min=1, max=MAX_TERM_MONTHS))
 
 
-class LoanStatusSchema(Strict):
+class LoanStatusChangeSchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf(TARGETS))
     reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REJECTION_REASONS),
                            metadata={"description": "required for rejected"})
@@ -217,6 +221,11 @@ class LoanStatusSchema(Strict):
     term_months = fields.Integer(strict=True, load_default=None, allow_none=True,
                                  validate=validate.Range(min=1, max=MAX_TERM_MONTHS),
                                  metadata={"description": "disbursed: months of repayment (default 12)"})
+
+
+# Documented as `LoanStatusChange`: a component named `LoanStatus` clashes, in generated clients, with the enum of
+# a loan's `status` field (openapi-python-client then drops `Loan` and every loan operation's answer).
+LoanStatusSchema = LoanStatusChangeSchema
 
 
 class RepaymentSchema(Strict):

@@ -13,7 +13,7 @@ from openapi_spec_validator import OpenAPIV30SpecValidator
 from shared.config import load_settings
 from shared.db import migrate
 
-SERVICES = ("intake", "matching", "placement")
+SERVICES = ("intake", "matching", "placement", "support")
 METHODS = ("get", "post", "put", "patch", "delete")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -114,3 +114,18 @@ def test_contract_headers_are_documented(documents):
             assert "X-Request-ID" in _params(doc, op), f"{method} {path}"
     assert "Link" in intake["paths"]["/workers"]["get"]["responses"]["200"]["headers"]
     assert "Link" in placement["paths"]["/referrals"]["get"]["responses"]["200"]["headers"]
+
+
+def test_support_documents_its_creating_posts_and_pages(documents):
+    support = documents["support"]
+    creating = ["/courses", "/courses/{course_id}/enrolments", "/loans", "/loans/{loan_id}/repayments",
+                "/loans/{loan_id}/outcomes", "/helper-units", "/helper-units/{unit_id}/pairings", "/assistance"]
+    for path in creating:
+        assert "Idempotency-Key" in _params(support, support["paths"][path]["post"]), path
+    for path in ("/enrolments/{enrolment_id}/completion", "/loans/{loan_id}/status"):
+        assert "Idempotency-Key" not in _params(support, support["paths"][path]["post"]), path
+    for path in ("/courses", "/loans", "/helper-units", "/assistance"):
+        assert "Link" in support["paths"][path]["get"]["responses"]["200"]["headers"], path
+    loan = support["paths"]["/loans"]["post"]
+    assert loan["operationId"] == "apply_loan"
+    assert loan["requestBody"]["content"]["application/json"]["example"]["purpose"] == "小餐馆"

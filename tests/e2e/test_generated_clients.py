@@ -1,7 +1,7 @@
 """A client generated from each service's own /openapi.json, as an integrator would make it, works against the
 running system: `openapi-python-client generate` must finish without a warning, and a whole journey runs
 through the generated code (employer, vacancy, worker, matches, referral, hire, follow-up, export batch,
-report). A document that drifts from the code breaks this test."""
+report; and in support: course, enrolment, completion). A document that drifts from the code breaks this test."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 import requests
 from support import credit_code, eventually, mobile, token, unique_national_id
 
-SERVICES = ("intake", "matching", "placement")
+SERVICES = ("intake", "matching", "placement", "support")
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")  # installed next to the running Python
 REGION = "410923"
 
@@ -148,3 +148,40 @@ def test_a_journey_through_generated_clients(clients, stack):
     report = _ok(placement.api("reports.summary").sync_detailed(client=placement.client, region=REGION[:4],
                                                                 from_=start, to=today), 200)
     assert report.reemployed >= 1 and report.exported_workers >= 1
+
+
+def test_a_course_through_the_generated_support_client(clients):
+    intake, support = clients["intake"], clients["support"]
+    im, sm = intake.models(), support.models()
+    today = date.today()
+    worker = _ok(intake.api("workers.create_worker").sync_detailed(client=intake.client, body=im.WorkerCreate(
+        national_id=unique_national_id(), name="王秀兰", phone=mobile(), region_code=REGION, skills=["缝纫"],
+        consent=im.Consent(data_processing=True))), 201)
+    create = support.api("courses.create_course")
+    body = sm.CourseCreate(title="电焊工培训班", skill="电焊", certificate="焊工证", provider="县职业技术学校",
+                           region_code=REGION, starts_on=today, ends_on=today + timedelta(days=30), capacity=10)
+    key = str(uuid.uuid4())
+    first = create.sync_detailed(client=support.client, body=body, idempotency_key=key)
+    course = _ok(first, 201)
+    assert course.capacity == 10 and course.skill == "电焊"
+    retried = create.sync_detailed(client=support.client, body=body, idempotency_key=key)
+    assert _ok(retried, 201).course_id == course.course_id and retried.headers["Idempotent-Replayed"] == "true"
+
+    enrol = support.api("courses.enrol")
+
+    def enrolled():
+        answer = enrol.sync_detailed(course.course_id, client=support.client, body=sm.Enrol(worker_id=worker.worker_id))
+        return answer if answer.status_code == 201 else None
+
+    enrolment = eventually(enrolled, timeout=30, what="support knows the worker").parsed
+    assert enrolment.worker_id == worker.worker_id and enrolment.status == sm.EnrolmentStatus("enrolled")
+    done = _ok(support.api("courses.complete").sync_detailed(
+        enrolment.enrolment_id, client=support.client, body=sm.Completion(passed=True, certificate_no="HG-2026-0153")),
+        200)
+    assert done.status == sm.EnrolmentStatus("passed") and done.passed is True
+
+    def certified():
+        answer = intake.api("workers.get_worker").sync_detailed(worker.worker_id, client=intake.client)
+        return answer.status_code == 200 and "电焊" in answer.parsed.skills
+
+    eventually(certified, timeout=30, what="intake adds the course's skill to the worker")

@@ -22,6 +22,7 @@ from services.support.adapters.tables import (
     audit_log,
     courses,
     enrolments,
+    idempotency_keys,
     inbox,
     loan_schedule,
     loans,
@@ -374,6 +375,49 @@ def test_erasure_clears_free_text_and_certificate_numbers_and_keeps_the_figures(
     assert admin.get("/reports/support", query_string={"region": REGION}).get_json() == report
     assert admin.post("/loans", json={"worker_id": worker_id, "amount": 100, "purpose": "x",
                                       "guarantor_unit": "y"}).status_code == 422
+
+
+def test_erasure_forgets_stored_answers_filed_under_the_loan_or_assistance_id(admin, service, deliver):
+    worker_id, other = new_worker(deliver), new_worker(deliver)
+    unit = admin.post("/helper-units", json={"name": "县二中", "kind": "work_unit", "region_code": REGION}).get_json()
+
+    def post(path, body, key):
+        return admin.client.post(path, json=body, headers={"Authorization": f"Bearer {admin.bearer}",
+                                                            "Idempotency-Key": key})
+
+    def keyed(path, body):
+        key = str(uuid.uuid4())
+        answer = post(path, body, key)
+        assert answer.status_code == 201, answer.get_json()
+        return key, body, answer.get_json()
+
+    loan_body = {"worker_id": worker_id, "amount": 30000, "purpose": "家庭养殖", "guarantor_unit": "县总工会"}
+    loan_key, _, loan = keyed("/loans", loan_body)
+    help_key, help_body, _ = keyed("/assistance", {"worker_id": worker_id, "kind": "financial", "amount": 800,
+                                                   "helper_unit": unit["unit_id"], "note": "孩子上学"})
+    kept_key, kept_body, kept = keyed("/loans", {"worker_id": other, "amount": 20000, "purpose": "小餐馆",
+                                                "guarantor_unit": "县总工会"})
+    with reading(service.c.factory) as session:
+        filed = set(session.execute(sa.select(idempotency_keys.c.resource_id)).scalars())
+    assert loan["loan_id"] in filed and worker_id not in filed, "the loan's answer is filed under its loan id"
+    replay = post("/loans", loan_body, loan_key)
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.get_json()["purpose"] == "家庭养殖"
+
+    deliver(ev("WorkerErased", worker_id=worker_id, version=2))
+
+    with reading(service.c.factory) as session:
+        filed = set(session.execute(sa.select(idempotency_keys.c.resource_id)).scalars())
+    assert loan["loan_id"] not in filed and kept["loan_id"] in filed
+    # Nothing stored answers the erased worker's amount and purpose again: the key is claimed afresh, and the
+    # erased worker can no longer be lent to.
+    again = post("/loans", loan_body, loan_key)
+    assert again.status_code == 422 and "Idempotent-Replayed" not in again.headers
+    assert "家庭养殖" not in again.get_data(as_text=True)
+    assert post("/assistance", help_body, help_key).status_code == 422
+    # Another worker's stored answer is still there.
+    other_replay = post("/loans", kept_body, kept_key)
+    assert other_replay.headers.get("Idempotent-Replayed") == "true"
+    assert other_replay.get_json()["loan_id"] == kept["loan_id"]
 
 
 # --- the figures of a small county ---------------------------------------------------------------------------
