@@ -12,7 +12,7 @@ import pytest
 from support import Api, employer_body, eventually, token, vacancy_body, worker_body
 
 from shared.config import SERVICES
-from shared.devstack import ROOT, free_port, pid_alive
+from shared.devstack import ROOT, Stack, free_port, pid_alive
 
 
 def test_a_registered_worker_is_ranked_by_matching_within_seconds(stack):
@@ -76,25 +76,60 @@ def _cli(*args, env, timeout=240):
                           text=True, timeout=timeout)
 
 
-def test_up_loads_demo_data_and_down_leaves_no_process_behind(stack, tmp_path):
+# Every service has a web and a worker process; the console is one web process more.
+PROCESSES = 2 * len(SERVICES) + 1
+
+
+@pytest.fixture
+def own_broker(tmp_path_factory):
+    """A broker of the test's own: a whole system started by `up` or `run` joins the services' consumer groups,
+    and on the session's broker it would take partitions (and their events) from the session's stack."""
+    broker = Stack(data_dir=tmp_path_factory.mktemp("own_broker"), env=dict(os.environ))
+    broker.start_broker()
+    yield broker.bootstrap
+    broker.stop()
+
+
+def _system_env(stack, tmp_path, bootstrap: str) -> dict[str, str]:
     env = {k: v for k, v in stack.env.items() if not k.endswith("DATABASE_URL")}
-    env.update(JOBBRIDGE_DATA_DIR=str(tmp_path), KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
+    env.update(JOBBRIDGE_DATA_DIR=str(tmp_path), KAFKA_BOOTSTRAP_SERVERS=bootstrap, CONSOLE_PORT=str(free_port()),
                **{f"{s.upper()}_PORT": str(free_port()) for s in SERVICES})
-    up = _cli("up", env=env)
-    assert up.returncode == 0, up.stderr[-3000:]
-    assert "admin token" in up.stdout and "demo data loaded" in up.stdout
-    state = json.loads((tmp_path / "run" / "stack.json").read_text())
-    pids = state["pids"]
-    assert len(pids) == 2 * len(SERVICES) and all(pid_alive(p) for p in pids)
-    admin_token = up.stdout.strip().splitlines()[-2]
-    intake = Api(f"http://127.0.0.1:{env['INTAKE_PORT']}", admin_token)
-    assert intake.get("/workers", params={"per_page": 1}).json()["total"] >= 250
-    down = _cli("down", env=env)
-    assert down.returncode == 0, down.stderr
-    deadline = time.monotonic() + 15
-    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in pids if pid_alive(p)], "processes left behind after down"
+    return env
+
+
+def _reap(tmp_path) -> None:
+    """Whatever a failed assertion left running of a system started by `up` or `run`."""
+    state = tmp_path / "run" / "stack.json"
+    if not state.exists():
+        return
+    for pid in json.loads(state.read_text()).get("pids", []):
+        if pid_alive(pid):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
+
+def test_up_loads_demo_data_and_down_leaves_no_process_behind(stack, own_broker, tmp_path):
+    env = _system_env(stack, tmp_path, own_broker)
+    try:
+        up = _cli("up", env=env)
+        assert up.returncode == 0, up.stderr[-3000:]
+        assert "admin token" in up.stdout and "demo data loaded" in up.stdout
+        state = json.loads((tmp_path / "run" / "stack.json").read_text())
+        pids = state["pids"]
+        assert len(pids) == PROCESSES and all(pid_alive(p) for p in pids)
+        admin_token = up.stdout.strip().splitlines()[-2]
+        intake = Api(f"http://127.0.0.1:{env['INTAKE_PORT']}", admin_token)
+        assert intake.get("/workers", params={"per_page": 1}).json()["total"] >= 250
+        down = _cli("down", env=env)
+        assert down.returncode == 0, down.stderr
+        deadline = time.monotonic() + 15
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if pid_alive(p)], "processes left behind after down"
+    finally:
+        _reap(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -126,12 +161,10 @@ def test_gunicorn_refuses_to_start_a_service_with_bad_configuration(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_run_in_the_foreground_stops_everything_on_ctrl_c(stack, tmp_path):
+def test_run_in_the_foreground_stops_everything_on_ctrl_c(stack, own_broker, tmp_path):
     import signal
 
-    env = {k: v for k, v in stack.env.items() if not k.endswith("DATABASE_URL")}
-    env.update(JOBBRIDGE_DATA_DIR=str(tmp_path), KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
-               **{f"{s.upper()}_PORT": str(free_port()) for s in SERVICES})
+    env = _system_env(stack, tmp_path, own_broker)
     proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "run", "--no-demo"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -146,10 +179,11 @@ def test_run_in_the_foreground_stops_everything_on_ctrl_c(stack, tmp_path):
                 break
         assert any("Ctrl-C stops everything" in line for line in lines), "".join(lines)[-3000:]
         pids = json.loads((tmp_path / "run" / "stack.json").read_text())["pids"]
-        assert len(pids) == 2 * len(SERVICES) and all(pid_alive(p) for p in pids)
+        assert len(pids) == PROCESSES and all(pid_alive(p) for p in pids)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         assert not [p for p in pids if pid_alive(p)], "processes left behind after Ctrl-C"
     finally:
         if proc.poll() is None:
             proc.kill()
+        _reap(tmp_path)
