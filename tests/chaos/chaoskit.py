@@ -8,6 +8,7 @@ process is started by the Stack and stopped by its PID.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -31,11 +32,8 @@ from shared.events import ALL_TOPICS, Envelope, dlq_topic, encode, make_event
 
 SERVICES = ("intake", "matching", "placement")
 GROUPS = {s: f"jobbridge-{s}" for s in SERVICES}
-CONSUMED = {
-    "intake": ("jobbridge.placements",),
-    "matching": ("jobbridge.workers", "jobbridge.vacancies", "jobbridge.referrals", "jobbridge.placements"),
-    "placement": ("jobbridge.workers", "jobbridge.employers", "jobbridge.vacancies"),
-}
+# The topics each service's consumer reads, from the consumer itself: a topic it starts reading is expected here too.
+CONSUMED = {s: tuple(importlib.import_module(f"services.{s}.consumer").TOPICS) for s in SERVICES}
 
 
 # --- sizes --------------------------------------------------------------------------------------------------
